@@ -1,0 +1,39 @@
+# One entry point for people and CI. `make demo` and `make test` do their own set-up.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install test check lint types contracts demo demo-load bench clean prometheus
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+prometheus:
+	@bash scripts/ensure-prometheus.sh
+
+test: install prometheus
+	$(BIN)/pytest -q
+
+lint: install
+	$(BIN)/ruff check claudescale tests benchmarks
+	$(BIN)/ruff format --check claudescale tests benchmarks
+
+types: install
+	$(BIN)/mypy
+
+contracts: install
+	$(BIN)/lint-imports
+
+check: lint types contracts test
+
+bench: install prometheus
+	$(BIN)/python -m benchmarks.run_all
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

@@ -1,0 +1,1 @@
+"""The ``claudescale`` command line. Layer: edge; reads files and the environment."""

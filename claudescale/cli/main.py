@@ -1,0 +1,54 @@
+"""Entry point: builds the argument parser from the command modules and dispatches.
+
+Each command module has ``register(subparsers)``, which adds its parser and sets
+``handler`` (a function taking the parsed namespace and returning an exit status).
+Errors the user can fix are printed as one line and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from claudescale import __version__
+from claudescale.errors import ClaudescaleError
+
+COMMAND_MODULES = (
+    "claudescale.cli.config_cmd",
+)
+
+EXIT_USAGE = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="claudescale",
+        description=(
+            "An autoscaler for Kubernetes Deployments in which a language model proposes "
+            "and guarded, audited code disposes."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"claudescale {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module_name in COMMAND_MODULES:
+        importlib.import_module(module_name).register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        status: int = args.handler(args)
+    except ClaudescaleError as exc:
+        print(f"claudescale: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,184 @@
+"""Settings: one frozen object made of small groups, read from YAML and ``CLAUDESCALE_*``.
+
+Layer: edge. Only the CLI and the service call ``load_settings``; everything else receives
+the object. Unknown keys and bad values raise ConfigError with one line naming key and value.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from claudescale.core.limits import Limits, describe_validation_error
+from claudescale.core.model import WorkloadRef
+from claudescale.errors import ConfigError
+
+ENV_PREFIX = "CLAUDESCALE_"
+ENV_NESTING = "__"
+
+
+class Mode(StrEnum):
+    OBSERVE = "observe"
+    """Evaluate and record everything, write nothing (``dry_run``)."""
+    SUPERVISED = "supervised"
+    """Every change waits for a human approval."""
+    AUTONOMOUS = "autonomous"
+    """Changes inside the guardrails run by themselves; risky ones wait for a human."""
+
+
+class _Group(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ClusterSettings(_Group):
+    kubeconfig: Path | None = Field(
+        None, description="Kubeconfig file; None means in-cluster ServiceAccount, then ~/.kube."
+    )
+    context: str | None = Field(None, description="Kubeconfig context; None means current.")
+    namespaces: tuple[str, ...] = Field(
+        ("default",), description="Namespaces whose opted-in Deployments we manage."
+    )
+    opt_in_label: str = Field(
+        "claudescale.io/enabled", description="Label that must be 'true' for us to manage."
+    )
+    request_timeout_s: float = Field(10.0, gt=0, description="Deadline for one API call.")
+
+
+class PrometheusSettings(_Group):
+    url: str = Field("http://127.0.0.1:9090", description="Prometheus base URL.")
+    rate_window: str = Field(
+        "2m", description="PromQL range for rate(); at least 4 scrape intervals."
+    )
+    scrape_interval_s: float = Field(
+        15.0, gt=0, description="How often Prometheus scrapes cAdvisor (for staleness)."
+    )
+    query_timeout_s: float = Field(5.0, gt=0, description="Deadline for one PromQL query.")
+    max_concurrent_queries: int = Field(4, ge=1, description="Queries in flight at once.")
+
+
+class AuditSettings(_Group):
+    path: Path = Field(Path("claudescale-audit.jsonl"), description="Audit log (JSON lines).")
+    rotate_bytes: int = Field(
+        64 * 1024 * 1024, ge=4096, description="Rotate the log when it reaches this size."
+    )
+
+
+class LoopSettings(_Group):
+    interval_s: float = Field(15.0, gt=0, description="Seconds between poll cycles.")
+    proposer_deadline_s: float = Field(
+        10.0, gt=0, description="How long a cycle waits for a model before using the rules."
+    )
+    target_cpu_percent: float = Field(
+        60.0, gt=0, description="Utilisation the rules policy steers towards."
+    )
+    tolerance: float = Field(
+        0.1, ge=0, lt=1, description="Relative band around the target where the rules hold."
+    )
+
+
+class ServiceSettings(_Group):
+    host: str = Field("127.0.0.1", description="Address of the health endpoint.")
+    port: int = Field(8080, ge=0, le=65535, description="Port of the health endpoint; 0 picks.")
+    shutdown_grace_s: float = Field(
+        10.0, gt=0, description="Longest wait for an in-flight write on shutdown."
+    )
+
+
+class Settings(_Group):
+    """Everything claudescale can be told. Defaults are the product brief's."""
+
+    mode: Mode = Field(
+        Mode.SUPERVISED, description="observe, supervised (default) or autonomous."
+    )
+    guardrails: Limits = Field(default_factory=Limits)
+    workloads: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Per-workload guardrail overrides, keyed by namespace/name.",
+    )
+    cluster: ClusterSettings = Field(default_factory=ClusterSettings)
+    prometheus: PrometheusSettings = Field(default_factory=PrometheusSettings)
+    audit: AuditSettings = Field(default_factory=AuditSettings)
+    loop: LoopSettings = Field(default_factory=LoopSettings)
+    service: ServiceSettings = Field(default_factory=ServiceSettings)
+
+    @field_validator("workloads")
+    @classmethod
+    def _overrides_are_valid(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        base = Limits()
+        for key, overrides in value.items():
+            WorkloadRef.parse(key)
+            base.with_overrides(overrides)
+        return value
+
+    def limits_for(self, ref: WorkloadRef, annotations: tuple[tuple[str, str], ...] = ()) -> Limits:
+        """The limits for one workload: global, then the config file's, then annotations."""
+        limits = self.guardrails.with_overrides(self.workloads.get(str(ref), {}))
+        return limits.with_overrides(annotations)
+
+
+def load_settings(
+    path: Path | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Read a YAML file (optional) and ``CLAUDESCALE_*`` variables; the environment wins.
+
+    ``CLAUDESCALE_GUARDRAILS__MIN_REPLICAS=3`` sets ``guardrails.min_replicas``.
+    """
+    data: dict[str, Any] = {}
+    if path is not None:
+        data = _read_yaml(path)
+    environ = os.environ if environ is None else environ
+    for name, value in sorted(environ.items()):
+        if not name.startswith(ENV_PREFIX):
+            continue
+        keys = name.removeprefix(ENV_PREFIX).lower().split(ENV_NESTING)
+        _set_nested(data, keys, _env_value(value), name)
+    return parse_settings(data)
+
+
+def parse_settings(data: Mapping[str, Any]) -> Settings:
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc)) from None
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the settings file ({exc.strerror}).") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}: not valid YAML{where}.") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the settings file must be a mapping of keys to values.")
+    return data
+
+
+def _env_value(text: str) -> Any:
+    """Environment values are YAML scalars or flow lists, so '3', 'true' and '[a, b]' work."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def _set_nested(data: dict[str, Any], keys: list[str], value: Any, origin: str) -> None:
+    node = data
+    for key in keys[:-1]:
+        child = node.setdefault(key, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"{origin}: {key} is not a group of settings.")
+        node = child
+    node[keys[-1]] = value

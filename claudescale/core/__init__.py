@@ -1,0 +1,1 @@
+"""The pure core: value types, guardrails, policies and parsers. No I/O, no clocks, no asyncio."""
