@@ -17,6 +17,8 @@ from claudescale.errors import ClaudescaleError
 
 COMMAND_MODULES = (
     "claudescale.cli.config_cmd",
+    "claudescale.cli.replay_cmd",
+    "claudescale.cli.audit_cmd",
 )
 
 EXIT_USAGE = 2

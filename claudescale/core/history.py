@@ -1,0 +1,172 @@
+"""How a workload's guardrail memory (``History``) changes, and how it is rebuilt from the
+audit log after a restart.
+
+Layer: pure core. Times are monotonic seconds handed in by the caller; records are the
+audit log's dicts. Recovery is conservative: whatever cannot be proven is treated as an action
+at start-up, so a restart can delay a scale-down but never unlock one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from claudescale.core.limits import Limits
+from claudescale.core.model import History
+
+RATE_MEMORY_S = 3600.0
+
+
+def after_action(history: History, now: float, from_replicas: int, to_replicas: int) -> History:
+    """Our own write executed."""
+    return replace(
+        history,
+        last_scale_up_at=now if to_replicas > from_replicas else history.last_scale_up_at,
+        last_change_at=now,
+        action_times=(*_recent(history.action_times, now, RATE_MEMORY_S), now),
+        last_known_replicas=to_replicas,
+        last_action=(from_replicas, to_replicas),
+    )
+
+
+def after_unknown_write(history: History, now: float, from_replicas: int, to_replicas: int) -> History:
+    """A write whose result we never learned (crash or lost answer): count it as executed for
+    the cooldowns, and forget the replica count so the next read is not taken as someone
+    else's change."""
+    executed = after_action(history, now, from_replicas, to_replicas)
+    return replace(executed, last_known_replicas=None)
+
+
+@dataclass(frozen=True, slots=True)
+class ExternalChange:
+    history: History
+    reversion: bool
+    """The change undid our last action (moved replicas back towards where we started)."""
+    newly_flagged: bool
+    """This reversion crossed the limit: stop acting on the workload."""
+
+
+def is_external_change(history: History, replicas: int) -> bool:
+    return history.last_known_replicas is not None and replicas != history.last_known_replicas
+
+
+def after_external_change(
+    history: History, now: float, replicas: int, limits: Limits
+) -> ExternalChange:
+    """Someone else changed the replica count: the scale-down cooldown restarts."""
+    reversion = False
+    if history.last_action is not None and history.last_known_replicas == history.last_action[1]:
+        before, ours = history.last_action
+        reversion = (replicas - ours) * (before - ours) > 0
+    reversions = _recent(history.reversion_times, now, limits.reversion_window_s)
+    if reversion:
+        reversions = (*reversions, now)
+    flagged = len(reversions) >= limits.reversion_limit
+    updated = replace(
+        history,
+        last_change_at=now,
+        last_known_replicas=replicas,
+        reversion_times=reversions,
+        external_controller=history.external_controller or flagged,
+        last_action=None if reversion else history.last_action,
+    )
+    return ExternalChange(updated, reversion, flagged and not history.external_controller)
+
+
+def cleared(history: History) -> History:
+    """An operator cleared the external-controller stop."""
+    return replace(history, external_controller=False, reversion_times=())
+
+
+def assumed_action_at(now: float) -> History:
+    """What we assume when the log cannot tell us: an action at start-up (scale-down waits,
+    scale-up does not)."""
+    return History(last_change_at=now)
+
+
+def _recent(times: tuple[float, ...], now: float, window_s: float) -> tuple[float, ...]:
+    return tuple(t for t in times if now - t < window_s)
+
+
+@dataclass(frozen=True, slots=True)
+class Recovered:
+    histories: dict[str, History]
+    """Per workload key (namespace/name)."""
+    interrupted_intents: tuple[Mapping[str, Any], ...]
+    """Intents with no outcome: the process stopped between intent and result."""
+
+
+def recover(records: Iterable[Mapping[str, Any]], *, epoch: str, now: float) -> Recovered:
+    """Rebuild every workload's History from the audit records, in log order.
+
+    Records written under another monotonic epoch (another boot) cannot be compared with
+    ``now``: a workload with such history is treated as if it acted at start-up.
+    """
+    histories: dict[str, History] = {}
+    foreign: set[str] = set()
+    open_intents: dict[str, Mapping[str, Any]] = {}
+    for record in records:
+        kind = record.get("kind")
+        key = record.get("workload")
+        if not isinstance(key, str):
+            continue
+        history = histories.get(key, History())
+        intent: Mapping[str, Any] | None = None
+        # The operator's stop and its clearing do not depend on time: honour them from any boot.
+        if kind == "external_controller_set":
+            histories[key] = replace(history, external_controller=True)
+            continue
+        if kind == "external_controller_cleared":
+            histories[key] = cleared(history)
+            continue
+        if kind == "intent":
+            open_intents[str(record["intent_id"])] = record
+        elif kind == "outcome":
+            intent = open_intents.pop(str(record.get("intent_id")), None)
+        if record.get("epoch") != epoch:
+            foreign.add(key)
+            continue
+        mono = float(record["mono"])
+        if kind == "outcome":
+            if record.get("code") == "ok":
+                history = after_action(history, mono, int(record["from"]), int(record["to"]))
+            elif record.get("code") == "unknown" and intent is not None:
+                history = after_unknown_write(
+                    history, mono, int(record["from"]), int(record["to"])
+                )
+        elif kind == "external_change":
+            history = replace(
+                history,
+                last_change_at=mono,
+                last_known_replicas=int(record["replicas"]),
+                reversion_times=(
+                    (*history.reversion_times, mono)
+                    if record.get("reversion")
+                    else history.reversion_times
+                ),
+                last_action=None if record.get("reversion") else history.last_action,
+            )
+        elif kind == "seeded":
+            history = replace(
+                history,
+                last_scale_up_at=float(record["last_scale_up_at"]),
+                last_change_at=float(record["last_change_at"]),
+            )
+        elif kind == "observed":
+            history = replace(history, last_known_replicas=int(record["replicas"]))
+        histories[key] = history
+    for intent in open_intents.values():
+        key = str(intent["workload"])
+        if intent.get("epoch") != epoch:
+            continue  # handled below with the other records from another boot
+        histories[key] = after_unknown_write(
+            histories.get(key, History()),
+            float(intent["mono"]),
+            int(intent["from"]),
+            int(intent["to"]),
+        )
+    for key in foreign:
+        base = histories.get(key, History())
+        histories[key] = replace(base, last_change_at=now, last_known_replicas=None)
+    return Recovered(histories, tuple(open_intents.values()))

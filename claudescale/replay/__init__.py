@@ -1,0 +1,1 @@
+"""``claudescale replay``: what-if runs of the real executor on a scripted timeline."""

@@ -1,0 +1,188 @@
+"""Runs a replay scenario through the real executor and guardrails on a fake clock.
+
+Layer: orchestration for the ``replay`` command. The executor, the guardrails, the reply
+parser and the audit log are the production ones; only the cluster (scripted, in memory) and
+the clock (manual) are stand-ins. One output line per proposal submitted.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import anyio
+from anyio.abc import TaskGroup, TaskStatus
+
+from claudescale.audit import AuditLog, iter_records, verify
+from claudescale.clock import ManualClock
+from claudescale.config import Settings, parse_settings
+from claudescale.core.model import Action, Proposal, Source, Verdict
+from claudescale.core.replies import ParseFailure, parse_reply
+from claudescale.executor import Executor
+from claudescale.replay.scenario import Scenario, Step
+from claudescale.replay.scripted import ScriptedCluster, ScriptedPod, ScriptedWorkload
+
+Emit = Callable[[dict[str, Any]], None]
+
+
+class ReplayRun:
+    """One replay: owns the clock, the scripted cluster, the audit log and the executor."""
+
+    def __init__(self, scenario: Scenario, audit_path: Path, *, explain: bool = False) -> None:
+        self.scenario = scenario
+        self.audit_path = audit_path
+        self.explain = explain
+        self.clock = ManualClock()
+        self.origin = self.clock.now()
+        self.ref = scenario.workload.ref
+        self.settings: Settings = parse_settings(
+            {"mode": "autonomous", **scenario.settings, "audit": {"path": str(audit_path)}}
+        )
+        self.cluster = ScriptedCluster(self.clock)
+        self.workload: ScriptedWorkload = self.cluster.add(self.ref, scenario.start.replicas)
+        self.executor = self._new_executor()
+
+    def _new_executor(self) -> Executor:
+        self.audit = AuditLog(self.audit_path, self.settings.audit.rotate_bytes, self.clock)
+        return Executor(self.cluster, self.cluster, self.audit, self.clock, self.settings)
+
+    async def run(self, emit: Emit) -> list[dict[str, Any]]:
+        lines: list[dict[str, Any]] = []
+
+        def record(line: dict[str, Any]) -> None:
+            lines.append(line)
+            emit(line)
+
+        ago = self.scenario.start.last_action_ago_s
+        self.executor.recover([])
+        if ago is not None:
+            self.executor.seed(self.ref, self.origin - ago)
+        async with anyio.create_task_group() as tg:
+            stopped = await _start(tg, self.executor)
+            for step in self.scenario.steps:
+                self.clock.advance(max(0.0, self.origin + step.t - self.clock.now()))
+                if step.wall_clock_jump_s:
+                    self.clock.jump_wall(step.wall_clock_jump_s)
+                if step.restart is not None:
+                    self.executor.close()
+                    await stopped.wait()
+                    self._restart(durable_state=step.restart.durable_state)
+                    stopped = await _start(tg, self.executor)
+                self._apply(step)
+                for verdict in await self._propose(step):
+                    record(self._line(step, verdict))
+            self.executor.close()
+        self.audit.close()
+        return lines
+
+    def _restart(self, *, durable_state: bool) -> None:
+        self.audit.close()
+        if not durable_state:
+            _remove_log(self.audit_path)
+        self.executor = self._new_executor()
+        trusted = durable_state and verify(self.audit_path).ok
+        self.executor.recover(iter_records(self.audit_path) if trusted else None)
+
+    def _apply(self, step: Step) -> None:
+        cluster, workload = self.cluster, self.workload
+        if step.workload is not None:
+            change = step.workload
+            if change.paused is not None:
+                workload.paused = change.paused
+            if "owner" in change.model_fields_set:
+                workload.owner = change.owner
+            if change.rollout_in_progress is not None:
+                workload.rollout_in_progress = change.rollout_in_progress
+            if change.deleted is not None:
+                workload.deleted = change.deleted
+            cluster.touch(self.ref)
+        if step.external_replicas is not None:
+            cluster.set_replicas_externally(self.ref, step.external_replicas)
+        if step.cpu_given and step.cpu is not None:
+            workload.pods = None
+            workload.cpu_percent = step.cpu.value
+            workload.cpu_age_s = step.cpu.age_s
+        if step.pods is not None:
+            workload.cpu_age_s = 0.0
+            workload.pods = [
+                ScriptedPod(ready=p.ready, terminating=p.terminating, cpu_percent=p.cpu)
+                for p in step.pods
+            ]
+        if step.write_fails is not None:
+            workload.fail_next_write = step.write_fails
+        if not workload.deleted:
+            # What the poll loop would do each cycle: notice changes nobody here made.
+            state = cluster.state(self.ref)
+            self.executor.observe([state], read_started_at=self.clock.now())
+
+    async def _propose(self, step: Step) -> list[Verdict]:
+        proposal = self._proposal(step)
+        if proposal is None:
+            return []
+        if isinstance(proposal, ParseFailure):
+            bare = Proposal(self.ref, Action.HOLD, self.workload.replicas, "",
+                            Source.MODEL_PROVIDER, from_replicas=self.workload.replicas,
+                            proposal_id=f"t{step.t:g}")
+            return [self.executor.refuse(bare, proposal.code, proposal.message)]
+        verdicts: list[Verdict | None] = [None] * step.concurrent
+
+        async def submit(index: int) -> None:
+            verdicts[index] = await self.executor.submit(proposal)
+
+        async with anyio.create_task_group() as tg:
+            for index in range(step.concurrent):
+                tg.start_soon(submit, index)
+        return [v for v in verdicts if v is not None]
+
+    def _proposal(self, step: Step) -> Proposal | ParseFailure | None:
+        replicas = self.workload.replicas
+        if step.llm_text is not None:
+            return parse_reply(step.llm_text, asked=self.ref, source=Source.MODEL_PROVIDER,
+                               from_replicas=replicas)
+        if step.propose is None:
+            return None
+        spec = step.propose
+        return Proposal(
+            ref=self.ref,
+            action=Action(spec.action),
+            target_replicas=spec.target_replicas,
+            reason=spec.reason,
+            source=Source.REPLAY,
+            from_replicas=spec.from_replicas if spec.from_replicas is not None else replicas,
+            proposal_id=f"t{step.t:g}",
+        )
+
+    def _line(self, step: Step, verdict: Verdict) -> dict[str, Any]:
+        t: float | int = int(step.t) if float(step.t).is_integer() else step.t
+        line: dict[str, Any] = {
+            "t": t,
+            "outcome": "blocked" if verdict.outcome.value == "pending" else verdict.outcome.value,
+            "code": verdict.code.value,
+            "replicas": self.workload.replicas,
+        }
+        if self.explain:
+            line["message"] = verdict.message
+        return line
+
+
+async def _start(tg: TaskGroup, executor: Executor) -> anyio.Event:
+    stopped = anyio.Event()
+
+    async def run(*, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        try:
+            await executor.run(task_status=task_status)
+        finally:
+            stopped.set()
+
+    await tg.start(run)
+    return stopped
+
+
+def _remove_log(path: Path) -> None:
+    for candidate in path.parent.glob(path.name + "*"):
+        if candidate.is_dir():
+            shutil.rmtree(candidate)
+        else:
+            candidate.unlink()

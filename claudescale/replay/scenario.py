@@ -1,0 +1,155 @@
+"""The replay file format (DESIGN.md, "Scenario replay"), parsed strictly.
+
+Layer: edge (reads YAML). Unknown keys and bad values raise ConfigError with one line naming
+the key, e.g. ``steps.2.cpu: ...``.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from claudescale.core.limits import describe_validation_error
+from claudescale.core.model import WorkloadRef
+from claudescale.errors import ConfigError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class WorkloadSpec(_Strict):
+    namespace: str = "shop"
+    name: str = "web"
+
+    @property
+    def ref(self) -> WorkloadRef:
+        return WorkloadRef(self.namespace, self.name)
+
+
+class Start(_Strict):
+    replicas: int = Field(3, ge=0)
+    last_action_ago_s: float | None = Field(None, ge=0)
+
+
+class CpuSample(_Strict):
+    value: float | None
+    age_s: float = Field(0.0, ge=0)
+
+
+class PodSpec(_Strict):
+    ready: bool = True
+    terminating: bool = False
+    cpu: float | None = None
+
+
+class WorkloadChange(_Strict):
+    paused: bool | None = None
+    owner: str | None = None
+    rollout_in_progress: bool | None = None
+    deleted: bool | None = None
+
+
+class Restart(_Strict):
+    durable_state: bool = True
+
+
+class Propose(_Strict):
+    action: Literal["scale_up", "scale_down", "hold"]
+    target_replicas: int
+    reason: str = ""
+    from_replicas: int | None = None
+    """The replica count the proposer saw; by default the count at this step."""
+
+
+class Step(_Strict):
+    t: float = Field(ge=0)
+    cpu: CpuSample | None = None
+    pods: tuple[PodSpec, ...] | None = None
+    workload: WorkloadChange | None = None
+    external_replicas: int | None = Field(None, ge=0)
+    write_fails: Literal[404, 409, 422, 500, 503] | None = None
+    restart: Restart | None = None
+    wall_clock_jump_s: float = 0.0
+    propose: Propose | None = None
+    llm_text: str | None = None
+    concurrent: int = Field(1, ge=1, le=64)
+
+    @field_validator("cpu", mode="before")
+    @classmethod
+    def _cpu_forms(cls, value: Any) -> Any:
+        """``85``, ``"NaN"``, ``"+Inf"``, ``null`` or ``{value: 20, age_s: 180}``."""
+        if value is None or isinstance(value, dict):
+            return {"value": None} if value is None else value
+        if isinstance(value, bool):
+            raise ValueError("cpu must be a number, 'NaN', '+Inf', null or {value, age_s}")
+        if isinstance(value, int | float):
+            return {"value": float(value)}
+        if isinstance(value, str) and value.strip() in {"NaN", "+Inf", "-Inf", "Inf"}:
+            return {"value": float(value.strip())}
+        raise ValueError("cpu must be a number, 'NaN', '+Inf', null or {value, age_s}")
+
+    @field_validator("restart", mode="before")
+    @classmethod
+    def _restart_forms(cls, value: Any) -> Any:
+        if value is True:
+            return {}
+        if value is False:
+            return None
+        return value
+
+    @property
+    def cpu_given(self) -> bool:
+        return "cpu" in self.model_fields_set
+
+
+class Scenario(_Strict):
+    workload: WorkloadSpec = Field(default_factory=WorkloadSpec)
+    settings: dict[str, Any] = Field(default_factory=dict)
+    start: Start = Field(default_factory=Start)
+    steps: tuple[Step, ...] = Field(min_length=1)
+
+    @field_validator("steps")
+    @classmethod
+    def _time_moves_forward(cls, steps: tuple[Step, ...]) -> tuple[Step, ...]:
+        for index in range(1, len(steps)):
+            if steps[index].t < steps[index - 1].t:
+                raise ValueError(
+                    f"step {index} has t={steps[index].t:g}, before the previous step's "
+                    f"t={steps[index - 1].t:g}"
+                )
+        for step in steps:
+            if step.propose is not None and step.llm_text is not None:
+                raise ValueError(f"the step at t={step.t:g} has both propose and llm_text")
+        return steps
+
+
+def load_scenario(path: Path) -> Scenario:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the replay file ({exc.strerror}).") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}: not valid YAML{where}.") from None
+    return parse_scenario(data, origin=str(path))
+
+
+def parse_scenario(data: Any, *, origin: str = "replay") -> Scenario:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{origin}: a replay file is a mapping with at least 'steps'.")
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"{origin}: {describe_validation_error(exc)}") from None
+
+
+def is_number(value: float | None) -> bool:
+    return value is not None and math.isfinite(value)
