@@ -37,8 +37,9 @@ class SystemClock:
 class ManualClock:
     """A clock that moves only when told. ``sleep`` advances it instantly."""
 
-    def __init__(self, start: float = 1000.0, wall_start: float = 1_800_000_000.0,
-                 epoch: str = "manual") -> None:
+    def __init__(
+        self, start: float = 1000.0, wall_start: float = 1_800_000_000.0, epoch: str = "manual"
+    ) -> None:
         self._now = start
         self._wall_offset = wall_start - start
         self.epoch = epoch

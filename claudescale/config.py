@@ -7,13 +7,21 @@ the object. Unknown keys and bad values raise ConfigError with one line naming k
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from claudescale.core.limits import Limits, describe_validation_error
 from claudescale.core.model import WorkloadRef
@@ -48,18 +56,86 @@ class ClusterSettings(_Group):
         "claudescale.io/enabled", description="Label that must be 'true' for us to manage."
     )
     request_timeout_s: float = Field(10.0, gt=0, description="Deadline for one API call.")
+    watch_timeout_s: float = Field(
+        300.0,
+        gt=0,
+        description="How long one watch request may stay open (the server's timeoutSeconds) "
+        "before we resume it from the last resourceVersion.",
+    )
+    watch_backoff_max_s: float = Field(
+        30.0,
+        gt=0,
+        description="Longest wait between reconnection attempts after a watch failed.",
+    )
+
+
+_PROMETHEUS_DURATION = re.compile(
+    r"^(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?$"
+)
+_PROMETHEUS_DURATION_UNITS_S = (365 * 86400.0, 7 * 86400.0, 86400.0, 3600.0, 60.0, 1.0, 0.001)
+NAMESPACE_REGEX_PLACEHOLDER = "$namespace_regex"
+
+
+def prometheus_duration_s(text: str) -> float:
+    """Seconds in a Prometheus duration such as ``2m`` or ``1m30s``; ValueError if it is not one."""
+    match = _PROMETHEUS_DURATION.match(text)
+    if not text or match is None:
+        raise ValueError(f"{text!r} is not a Prometheus duration such as 30s, 2m or 1h")
+    return sum(
+        int(part) * unit_s
+        for part, unit_s in zip(match.groups(), _PROMETHEUS_DURATION_UNITS_S, strict=True)
+        if part is not None
+    )
 
 
 class PrometheusSettings(_Group):
     url: str = Field("http://127.0.0.1:9090", description="Prometheus base URL.")
+    verify_tls: bool = Field(
+        True, description="Check the server's TLS certificate when the URL is https."
+    )
     rate_window: str = Field(
-        "2m", description="PromQL range for rate(); at least 4 scrape intervals."
+        "2m",
+        description="PromQL range for rate(), a Prometheus duration; at least 4 scrape "
+        "intervals is wise, 2 is the least that can give a rate.",
     )
     scrape_interval_s: float = Field(
         15.0, gt=0, description="How often Prometheus scrapes cAdvisor (for staleness)."
     )
+    cpu_series_selector: str = Field(
+        'container_cpu_usage_seconds_total{container!="",container!="POD",'
+        'namespace=~"$namespace_regex"}',
+        description="PromQL selector of the per-container CPU counters (cAdvisor's by "
+        "default, without the pod-level and pause-container series). $namespace_regex "
+        "becomes an anchored regex of the managed namespaces. The adapter wraps it in one "
+        "query: rate() over rate_window and timestamp(), summed by namespace and pod, so the "
+        "series must carry 'namespace' and 'pod' labels.",
+    )
     query_timeout_s: float = Field(5.0, gt=0, description="Deadline for one PromQL query.")
     max_concurrent_queries: int = Field(4, ge=1, description="Queries in flight at once.")
+
+    @field_validator("rate_window")
+    @classmethod
+    def _rate_window_is_a_duration(cls, value: str) -> str:
+        if prometheus_duration_s(value) <= 0:
+            raise ValueError(f"{value!r} is not a positive duration")
+        return value
+
+    @field_validator("cpu_series_selector")
+    @classmethod
+    def _selector_names_the_namespaces(cls, value: str) -> str:
+        if NAMESPACE_REGEX_PLACEHOLDER not in value:
+            raise ValueError(f"the selector must contain {NAMESPACE_REGEX_PLACEHOLDER}")
+        return value
+
+    @model_validator(mode="after")
+    def _window_holds_two_scrapes(self) -> Self:
+        window_s = prometheus_duration_s(self.rate_window)
+        if window_s < 2 * self.scrape_interval_s:
+            raise ValueError(
+                f"rate_window {self.rate_window} is shorter than two scrape intervals "
+                f"({2 * self.scrape_interval_s:g} s), so rate() would have nothing to compute"
+            )
+        return self
 
 
 class AuditSettings(_Group):
@@ -93,9 +169,7 @@ class ServiceSettings(_Group):
 class Settings(_Group):
     """Everything claudescale can be told. Defaults are the product brief's."""
 
-    mode: Mode = Field(
-        Mode.SUPERVISED, description="observe, supervised (default) or autonomous."
-    )
+    mode: Mode = Field(Mode.SUPERVISED, description="observe, supervised (default) or autonomous.")
     guardrails: Limits = Field(default_factory=Limits)
     workloads: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
@@ -122,9 +196,7 @@ class Settings(_Group):
         return limits.with_overrides(annotations)
 
 
-def load_settings(
-    path: Path | None = None, environ: Mapping[str, str] | None = None
-) -> Settings:
+def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
     """Read a YAML file (optional) and ``CLAUDESCALE_*`` variables; the environment wins.
 
     ``CLAUDESCALE_GUARDRAILS__MIN_REPLICAS=3`` sets ``guardrails.min_replicas``.

@@ -85,8 +85,11 @@ class Executor:
             self._default_history = hist.assumed_action_at(now)
             self._audit.append(
                 "restart",
-                {"recovered": False, "message": "Audit history unavailable; assuming an "
-                 "action at start-up for every workload."},
+                {
+                    "recovered": False,
+                    "message": "Audit history unavailable; assuming an "
+                    "action at start-up for every workload.",
+                },
                 durable=True,
             )
             return
@@ -108,8 +111,11 @@ class Executor:
             )
         self._audit.append(
             "restart",
-            {"recovered": True, "workloads": len(self._histories),
-             "interrupted_intents": len(recovered.interrupted_intents)},
+            {
+                "recovered": True,
+                "workloads": len(self._histories),
+                "interrupted_intents": len(recovered.interrupted_intents),
+            },
             durable=True,
         )
 
@@ -120,8 +126,11 @@ class Executor:
         self._histories[ref] = seeded
         self._audit.append(
             "seeded",
-            {"workload": str(ref), "last_scale_up_at": last_action_at,
-             "last_change_at": last_action_at},
+            {
+                "workload": str(ref),
+                "last_scale_up_at": last_action_at,
+                "last_change_at": last_action_at,
+            },
             durable=True,
         )
 
@@ -205,8 +214,10 @@ class Executor:
         try:
             limits = self._settings.limits_for(ref, state.overrides)
         except ValueError as exc:
-            return block(Code.INVALID_TARGET,
-                         f"Refused scaling {ref}: its claudescale.io annotations are invalid: {exc}")
+            return block(
+                Code.INVALID_TARGET,
+                f"Refused scaling {ref}: its claudescale.io annotations are invalid: {exc}",
+            )
         reading = await self._read_cpu(state) if proposal.action is not Action.HOLD else None
         now = self._clock.now()
         situation = Situation(state, reading, self.history(ref), limits, now)
@@ -228,9 +239,14 @@ class Executor:
         ref, before, after = state.ref, state.replicas, proposal.target_replicas
         intent_id = uuid.uuid4().hex
         intent = {
-            "workload": str(ref), "intent_id": intent_id, "uid": state.uid, "from": before,
-            "to": after, "resource_version": state.resource_version,
-            "source": proposal.source.value, "actor": proposal.actor or proposal.source.value,
+            "workload": str(ref),
+            "intent_id": intent_id,
+            "uid": state.uid,
+            "from": before,
+            "to": after,
+            "resource_version": state.resource_version,
+            "source": proposal.source.value,
+            "actor": proposal.actor or proposal.source.value,
         }
         self._audit.append("intent", intent, durable=True)
         # Once the intent is on disk, finish the write and record its outcome even if we are
@@ -243,14 +259,24 @@ class Executor:
             self._writes_done_at[ref] = now
             self._audit.append(
                 "outcome",
-                {"workload": str(ref), "intent_id": intent_id, "code": code.value,
-                 "from": before, "to": after, "message": message},
+                {
+                    "workload": str(ref),
+                    "intent_id": intent_id,
+                    "code": code.value,
+                    "from": before,
+                    "to": after,
+                    "message": message,
+                },
                 durable=True,
             )
         if code is Code.OK:
-            return Verdict(Outcome.EXECUTED, Code.OK,
-                           f"Scaled {ref} {before}→{after}: {proposal.reason.strip()}",
-                           before, after)
+            return Verdict(
+                Outcome.EXECUTED,
+                Code.OK,
+                f"Scaled {ref} {before}→{after}: {proposal.reason.strip()}",
+                before,
+                after,
+            )
         return block(code, f"Refused scaling {ref} {before}→{after}: {message}", before, after)
 
     async def _patch(self, state: WorkloadState, replicas: int) -> tuple[Code, str]:
@@ -260,8 +286,9 @@ class Executor:
             with anyio.fail_after(timeout_s):
                 await self._cluster.scale(ref, replicas, state.resource_version)
         except Conflict:
-            return Code.CONFLICT, ("someone changed the Deployment since we read it (409); "
-                                   "not retried.")
+            return Code.CONFLICT, (
+                "someone changed the Deployment since we read it (409); not retried."
+            )
         except NotFound:
             return Code.TARGET_GONE, "the Deployment was deleted before the write."
         except (ClusterError, TimeoutError) as exc:
@@ -305,16 +332,23 @@ class Executor:
         self._histories[ref] = change.history
         self._audit.append(
             "external_change",
-            {"workload": str(ref), "from": current.last_known_replicas,
-             "replicas": state.replicas, "reversion": change.reversion},
+            {
+                "workload": str(ref),
+                "from": current.last_known_replicas,
+                "replicas": state.replicas,
+                "reversion": change.reversion,
+            },
             durable=True,
         )
         if change.newly_flagged:
             self._audit.append(
                 "external_controller_set",
-                {"workload": str(ref), "message": f"Stopped acting on {ref}: someone else "
-                 f"reverted our changes {limits.reversion_limit} times within "
-                 f"{limits.reversion_window_s:g} s."},
+                {
+                    "workload": str(ref),
+                    "message": f"Stopped acting on {ref}: someone else "
+                    f"reverted our changes {limits.reversion_limit} times within "
+                    f"{limits.reversion_window_s:g} s.",
+                },
                 durable=True,
             )
 
@@ -322,22 +356,29 @@ class Executor:
 
     def _busy(self, proposal: Proposal) -> Verdict:
         self._audit.append("proposal", _proposal_fields(proposal))
-        return block(Code.BUSY, f"Refused scaling {proposal.ref} to {proposal.target_replicas}: "
-                     "an action for this workload is already in flight.",
-                     None, proposal.target_replicas)
+        return block(
+            Code.BUSY,
+            f"Refused scaling {proposal.ref} to {proposal.target_replicas}: "
+            "an action for this workload is already in flight.",
+            None,
+            proposal.target_replicas,
+        )
 
     def _finish(self, ticket: _Ticket, verdict: Verdict) -> None:
-        self._audit.append("verdict", {
-            "workload": str(ticket.proposal.ref),
-            "proposal_id": ticket.proposal.proposal_id,
-            "source": ticket.proposal.source.value,
-            "actor": ticket.proposal.actor or ticket.proposal.source.value,
-            "outcome": verdict.outcome.value,
-            "code": verdict.code.value,
-            "from": verdict.from_replicas,
-            "to": verdict.to_replicas,
-            "message": verdict.message,
-        })
+        self._audit.append(
+            "verdict",
+            {
+                "workload": str(ticket.proposal.ref),
+                "proposal_id": ticket.proposal.proposal_id,
+                "source": ticket.proposal.source.value,
+                "actor": ticket.proposal.actor or ticket.proposal.source.value,
+                "outcome": verdict.outcome.value,
+                "code": verdict.code.value,
+                "from": verdict.from_replicas,
+                "to": verdict.to_replicas,
+                "message": verdict.message,
+            },
+        )
         ticket.verdict = verdict
         ticket.done.set()
 
@@ -364,14 +405,20 @@ def _inputs(situation: Situation, proposal: Proposal, verdict: Verdict) -> dict[
         "code": verdict.code.value,
         "now": situation.now,
         "state": {
-            "uid": state.uid, "replicas": state.replicas,
-            "resource_version": state.resource_version, "paused": state.paused,
-            "owner": state.owner, "managed": state.managed,
+            "uid": state.uid,
+            "replicas": state.replicas,
+            "resource_version": state.resource_version,
+            "paused": state.paused,
+            "owner": state.owner,
+            "managed": state.managed,
             "rollout_in_progress": state.rollout_in_progress,
             "pods": [[p.name, p.ready, p.terminating, p.cpu_request_cores] for p in state.pods],
         },
-        "reading": None if reading is None else {
-            "percent": _json_float(reading.percent), "age_s": reading.age_s,
+        "reading": None
+        if reading is None
+        else {
+            "percent": _json_float(reading.percent),
+            "age_s": reading.age_s,
             "missing_pods": list(reading.missing_pods),
         },
         "history": {

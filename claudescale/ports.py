@@ -63,8 +63,7 @@ class Proposer(Protocol):
 
     name: str
 
-    async def propose(self, situation: Sequence[Mapping[str, Any]]) -> Sequence[Proposal]:
-        ...
+    async def propose(self, situation: Sequence[Mapping[str, Any]]) -> Sequence[Proposal]: ...
 
 
 class AuditSink(Protocol):

@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "claudescale.cli.config_cmd",
     "claudescale.cli.replay_cmd",
     "claudescale.cli.audit_cmd",
+    "claudescale.cli.sim_cmd",
 )
 
 EXIT_USAGE = 2

@@ -31,10 +31,12 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("file", type=Path, help="Scenario YAML file.")
     parser.add_argument(
-        "--explain", action="store_true", help="Add each verdict's sentence as \"message\"."
+        "--explain", action="store_true", help='Add each verdict\'s sentence as "message".'
     )
     parser.add_argument(
-        "--audit", type=Path, default=None,
+        "--audit",
+        type=Path,
+        default=None,
         help="Keep the replay's audit log at this path (default: a temporary directory).",
     )
     parser.set_defaults(handler=_replay)

@@ -31,9 +31,28 @@ from claudescale.core.utilisation import classify
 RATE_WINDOW_S = 3600.0
 PLACEHOLDER_REASONS = frozenset(
     {
-        "n/a", "na", "none", "null", "nil", "tbd", "todo", "reason", "no reason", "because",
-        "placeholder", "lorem ipsum", "test", "xxx", "...", "-", "?", "unknown", "<reason>",
-        "<text>", "your reason here", "string",
+        "n/a",
+        "na",
+        "none",
+        "null",
+        "nil",
+        "tbd",
+        "todo",
+        "reason",
+        "no reason",
+        "because",
+        "placeholder",
+        "lorem ipsum",
+        "test",
+        "xxx",
+        "...",
+        "-",
+        "?",
+        "unknown",
+        "<reason>",
+        "<text>",
+        "your reason here",
+        "string",
     }
 )
 _MIN_REASON_LETTERS = 3
@@ -81,23 +100,35 @@ def _refuse(situation: Situation, proposal: Proposal, code: Code, why: str) -> V
 def check_target(situation: Situation, proposal: Proposal) -> Verdict | None:
     state = situation.state
     if proposal.ref != state.ref:
-        return _refuse(situation, proposal, Code.INVALID_TARGET,
-                       f"the proposal names {proposal.ref}, not this workload.")
+        return _refuse(
+            situation,
+            proposal,
+            Code.INVALID_TARGET,
+            f"the proposal names {proposal.ref}, not this workload.",
+        )
     if not state.managed:
-        return _refuse(situation, proposal, Code.INVALID_TARGET,
-                       "the workload is not opted in to claudescale in a managed namespace.")
+        return _refuse(
+            situation,
+            proposal,
+            Code.INVALID_TARGET,
+            "the workload is not opted in to claudescale in a managed namespace.",
+        )
     return None
 
 
 def check_shape(situation: Situation, proposal: Proposal) -> Verdict | None:
-    base = proposal.from_replicas if proposal.from_replicas is not None else situation.state.replicas
+    base = (
+        proposal.from_replicas if proposal.from_replicas is not None else situation.state.replicas
+    )
     target = proposal.target_replicas
     expected = (
         Action.SCALE_UP if target > base else Action.SCALE_DOWN if target < base else Action.HOLD
     )
     if proposal.action is not expected:
         return _refuse(
-            situation, proposal, Code.INVALID_PROPOSAL,
+            situation,
+            proposal,
+            Code.INVALID_PROPOSAL,
             f"action {proposal.action.value} does not agree with going from {base} "
             f"to {target} replicas.",
         )
@@ -108,7 +139,9 @@ def check_fresh(situation: Situation, proposal: Proposal) -> Verdict | None:
     seen = proposal.from_replicas
     if seen is not None and seen != situation.state.replicas:
         return _refuse(
-            situation, proposal, Code.STALE_PROPOSAL,
+            situation,
+            proposal,
+            Code.STALE_PROPOSAL,
             f"the proposal was built when the workload had {seen} replicas; it now has "
             f"{situation.state.replicas}.",
         )
@@ -119,20 +152,29 @@ def check_reason(situation: Situation, proposal: Proposal) -> Verdict | None:
     reason = proposal.reason.strip()
     limit = situation.limits.reason_max_chars
     if len(reason) > limit:
-        return _refuse(situation, proposal, Code.REASON_REQUIRED,
-                       f"the reason is {len(reason)} characters long, over the {limit} allowed.")
+        return _refuse(
+            situation,
+            proposal,
+            Code.REASON_REQUIRED,
+            f"the reason is {len(reason)} characters long, over the {limit} allowed.",
+        )
     letters = sum(ch.isalpha() for ch in reason)
     if letters < _MIN_REASON_LETTERS or reason.casefold() in PLACEHOLDER_REASONS:
-        return _refuse(situation, proposal, Code.REASON_REQUIRED,
-                       "every action needs a real reason, and this one is blank or a placeholder.")
+        return _refuse(
+            situation,
+            proposal,
+            Code.REASON_REQUIRED,
+            "every action needs a real reason, and this one is blank or a placeholder.",
+        )
     return None
 
 
 def check_hold(situation: Situation, proposal: Proposal) -> Verdict | None:
     if proposal.action is Action.HOLD:
         state = situation.state
-        return hold(f"Holding {state.ref} at {state.replicas}: {proposal.reason.strip()}",
-                    state.replicas)
+        return hold(
+            f"Holding {state.ref} at {state.replicas}: {proposal.reason.strip()}", state.replicas
+        )
     return None
 
 
@@ -140,14 +182,24 @@ def check_control(situation: Situation, proposal: Proposal) -> Verdict | None:
     """Someone else is in charge: the operator paused it, or another controller owns it."""
     state = situation.state
     if state.paused or state.replicas == 0:
-        return _refuse(situation, proposal, Code.PAUSED,
-                       "the workload is paused (pause annotation or 0 replicas).")
+        return _refuse(
+            situation,
+            proposal,
+            Code.PAUSED,
+            "the workload is paused (pause annotation or 0 replicas).",
+        )
     if state.owner is not None:
-        return _refuse(situation, proposal, Code.OWNERSHIP_CONFLICT,
-                       f"{state.owner} already scales this workload.")
+        return _refuse(
+            situation,
+            proposal,
+            Code.OWNERSHIP_CONFLICT,
+            f"{state.owner} already scales this workload.",
+        )
     if situation.history.external_controller:
         return _refuse(
-            situation, proposal, Code.EXTERNAL_CONTROLLER,
+            situation,
+            proposal,
+            Code.EXTERNAL_CONTROLLER,
             "someone else keeps reverting our changes; an operator must clear this first "
             f"(claudescale clear-external {state.ref}).",
         )
@@ -163,7 +215,9 @@ def check_critical(situation: Situation, proposal: Proposal) -> Verdict | None:
     for pattern in limits.critical_patterns:
         if pattern and pattern.casefold() in name:
             return _refuse(
-                situation, proposal, Code.CRITICAL_WORKLOAD,
+                situation,
+                proposal,
+                Code.CRITICAL_WORKLOAD,
                 f"the name matches the critical pattern {pattern!r}; an operator must "
                 "allow-list it (guardrails.critical_allow).",
             )
@@ -174,18 +228,27 @@ def check_bounds(situation: Situation, proposal: Proposal) -> Verdict | None:
     limits = situation.limits
     target = proposal.target_replicas
     if target > limits.max_replicas:
-        return _refuse(situation, proposal, Code.ABOVE_MAX,
-                       f"{target} is above the maximum of {limits.max_replicas} replicas.")
+        return _refuse(
+            situation,
+            proposal,
+            Code.ABOVE_MAX,
+            f"{target} is above the maximum of {limits.max_replicas} replicas.",
+        )
     if target < limits.min_replicas:
-        return _refuse(situation, proposal, Code.BELOW_MIN,
-                       f"{target} is below the minimum of {limits.min_replicas} replicas.")
+        return _refuse(
+            situation,
+            proposal,
+            Code.BELOW_MIN,
+            f"{target} is below the minimum of {limits.min_replicas} replicas.",
+        )
     if proposal.action is Action.SCALE_DOWN:
         step = situation.state.replicas - target
         if step > limits.max_step_down:
             return _refuse(
-                situation, proposal, Code.STEP_TOO_LARGE,
-                f"scale-down moves at most {limits.max_step_down} replica at a time, "
-                f"not {step}.",
+                situation,
+                proposal,
+                Code.STEP_TOO_LARGE,
+                f"scale-down moves at most {limits.max_step_down} replica at a time, not {step}.",
             )
     return None
 
@@ -198,7 +261,9 @@ def check_cooldowns(situation: Situation, proposal: Proposal) -> Verdict | None:
         since = now - history.last_scale_up_at
         if since < limits.cooldown_up_s:
             return _refuse(
-                situation, proposal, Code.COOLDOWN_UP,
+                situation,
+                proposal,
+                Code.COOLDOWN_UP,
                 f"the last scale-up was {since:.1f} s ago; scale-ups wait "
                 f"{limits.cooldown_up_s:g} s.",
             )
@@ -206,7 +271,9 @@ def check_cooldowns(situation: Situation, proposal: Proposal) -> Verdict | None:
         since = now - history.last_change_at
         if since < limits.cooldown_down_s:
             return _refuse(
-                situation, proposal, Code.COOLDOWN_DOWN,
+                situation,
+                proposal,
+                Code.COOLDOWN_DOWN,
                 f"the last change was {since:.1f} s ago; scale-downs wait "
                 f"{limits.cooldown_down_s:g} s after any change.",
             )
@@ -217,8 +284,12 @@ def check_rate(situation: Situation, proposal: Proposal) -> Verdict | None:
     recent = [t for t in situation.history.action_times if situation.now - t < RATE_WINDOW_S]
     limit = situation.limits.max_actions_per_hour
     if len(recent) >= limit:
-        return _refuse(situation, proposal, Code.RATE_LIMITED,
-                       f"{len(recent)} actions in the last hour reach the limit of {limit}.")
+        return _refuse(
+            situation,
+            proposal,
+            Code.RATE_LIMITED,
+            f"{len(recent)} actions in the last hour reach the limit of {limit}.",
+        )
     return None
 
 
@@ -239,18 +310,23 @@ def check_scale_down_safety(situation: Situation, proposal: Proposal) -> Verdict
         return None
     state = situation.state
     if state.rollout_in_progress:
-        return _refuse(situation, proposal, Code.ROLLOUT_IN_PROGRESS,
-                       "a rollout is in progress.")
+        return _refuse(situation, proposal, Code.ROLLOUT_IN_PROGRESS, "a rollout is in progress.")
     unready = state.unready_pods
     if unready:
-        return _refuse(situation, proposal, Code.PODS_NOT_READY,
-                       f"{len(unready)} pod(s) are not ready ({unready[0].name}).")
+        return _refuse(
+            situation,
+            proposal,
+            Code.PODS_NOT_READY,
+            f"{len(unready)} pod(s) are not ready ({unready[0].name}).",
+        )
     percent = situation.reading.percent if situation.reading is not None else None
     threshold = situation.limits.scale_down_cpu_below_percent
     if percent is None or not percent < threshold:
         shown = "no reading" if percent is None else f"{percent:.1f}%"
         return _refuse(
-            situation, proposal, Code.CPU_NOT_BELOW_THRESHOLD,
+            situation,
+            proposal,
+            Code.CPU_NOT_BELOW_THRESHOLD,
             f"our own CPU reading is {shown}, not below the {threshold:g}% a scale-down needs.",
         )
     return None

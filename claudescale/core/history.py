@@ -30,7 +30,9 @@ def after_action(history: History, now: float, from_replicas: int, to_replicas: 
     )
 
 
-def after_unknown_write(history: History, now: float, from_replicas: int, to_replicas: int) -> History:
+def after_unknown_write(
+    history: History, now: float, from_replicas: int, to_replicas: int
+) -> History:
     """A write whose result we never learned (crash or lost answer): count it as executed for
     the cooldowns, and forget the replica count so the next read is not taken as someone
     else's change."""
@@ -132,9 +134,7 @@ def recover(records: Iterable[Mapping[str, Any]], *, epoch: str, now: float) -> 
             if record.get("code") == "ok":
                 history = after_action(history, mono, int(record["from"]), int(record["to"]))
             elif record.get("code") == "unknown" and intent is not None:
-                history = after_unknown_write(
-                    history, mono, int(record["from"]), int(record["to"])
-                )
+                history = after_unknown_write(history, mono, int(record["from"]), int(record["to"]))
         elif kind == "external_change":
             history = replace(
                 history,

@@ -38,6 +38,8 @@ class PodState:
     terminating: bool = False
     cpu_request_cores: float | None = None
     """Sum of the containers' CPU requests in cores; None when a container has none."""
+    start_time_unix_s: float | None = None
+    """When the kubelet started the pod (``status.startTime``), Unix seconds; None if unknown."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +84,8 @@ class CpuReading:
     percent: float | None
     age_s: float = 0.0
     missing_pods: tuple[str, ...] = ()
+    pods_without_request: tuple[str, ...] = ()
+    """Ready pods with no CPU request; when any, utilisation is undefined and percent is None."""
 
     @property
     def is_finite(self) -> bool:
@@ -189,8 +193,9 @@ def allow(message: str, from_replicas: int, to_replicas: int) -> Verdict:
     return Verdict(Outcome.EXECUTED, Code.OK, message, from_replicas, to_replicas)
 
 
-def block(code: Code, message: str, from_replicas: int | None = None,
-          to_replicas: int | None = None) -> Verdict:
+def block(
+    code: Code, message: str, from_replicas: int | None = None, to_replicas: int | None = None
+) -> Verdict:
     return Verdict(Outcome.BLOCKED, code, message, from_replicas, to_replicas)
 
 

@@ -8,7 +8,8 @@ the clock (manual) are stand-ins. One output line per proposal submitted.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -50,39 +51,50 @@ class ReplayRun:
 
     async def run(self, emit: Emit) -> list[dict[str, Any]]:
         lines: list[dict[str, Any]] = []
+        async with self.running():
+            for step in self.scenario.steps:
+                for line in await self.play(step):
+                    lines.append(line)
+                    emit(line)
+        return lines
 
-        def record(line: dict[str, Any]) -> None:
-            lines.append(line)
-            emit(line)
-
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        """The executor task runs inside this block; ``play`` steps through it."""
         ago = self.scenario.start.last_action_ago_s
         self.executor.recover([])
         if ago is not None:
             self.executor.seed(self.ref, self.origin - ago)
         async with anyio.create_task_group() as tg:
-            stopped = await _start(tg, self.executor)
-            for step in self.scenario.steps:
-                self.clock.advance(max(0.0, self.origin + step.t - self.clock.now()))
-                if step.wall_clock_jump_s:
-                    self.clock.jump_wall(step.wall_clock_jump_s)
-                if step.restart is not None:
-                    self.executor.close()
-                    await stopped.wait()
-                    self._restart(durable_state=step.restart.durable_state)
-                    stopped = await _start(tg, self.executor)
-                self._apply(step)
-                for verdict in await self._propose(step):
-                    record(self._line(step, verdict))
-            self.executor.close()
+            self._tg = tg
+            self._stopped = await _start(tg, self.executor)
+            try:
+                yield
+            finally:
+                self.executor.close()
         self.audit.close()
-        return lines
+
+    async def play(self, step: Step) -> list[dict[str, Any]]:
+        """One step of the timeline; returns one line per proposal it submitted."""
+        self.clock.advance(max(0.0, self.origin + step.t - self.clock.now()))
+        if step.wall_clock_jump_s:
+            self.clock.jump_wall(step.wall_clock_jump_s)
+        if step.restart is not None:
+            self.executor.close()
+            await self._stopped.wait()
+            self._restart(durable_state=step.restart.durable_state)
+            self._stopped = await _start(self._tg, self.executor)
+        self._apply(step)
+        return [self._line(step, verdict) for verdict in await self._propose(step)]
 
     def _restart(self, *, durable_state: bool) -> None:
         self.audit.close()
         if not durable_state:
             _remove_log(self.audit_path)
+        # Judge the log before a new writer creates an empty one: a missing or broken log
+        # cannot tell us the cooldowns, so the executor assumes an action at start-up.
+        trusted = self.audit_path.exists() and verify(self.audit_path).ok
         self.executor = self._new_executor()
-        trusted = durable_state and verify(self.audit_path).ok
         self.executor.recover(iter_records(self.audit_path) if trusted else None)
 
     def _apply(self, step: Step) -> None:
@@ -122,9 +134,15 @@ class ReplayRun:
         if proposal is None:
             return []
         if isinstance(proposal, ParseFailure):
-            bare = Proposal(self.ref, Action.HOLD, self.workload.replicas, "",
-                            Source.MODEL_PROVIDER, from_replicas=self.workload.replicas,
-                            proposal_id=f"t{step.t:g}")
+            bare = Proposal(
+                self.ref,
+                Action.HOLD,
+                self.workload.replicas,
+                "",
+                Source.MODEL_PROVIDER,
+                from_replicas=self.workload.replicas,
+                proposal_id=f"t{step.t:g}",
+            )
             return [self.executor.refuse(bare, proposal.code, proposal.message)]
         verdicts: list[Verdict | None] = [None] * step.concurrent
 
@@ -139,8 +157,9 @@ class ReplayRun:
     def _proposal(self, step: Step) -> Proposal | ParseFailure | None:
         replicas = self.workload.replicas
         if step.llm_text is not None:
-            return parse_reply(step.llm_text, asked=self.ref, source=Source.MODEL_PROVIDER,
-                               from_replicas=replicas)
+            return parse_reply(
+                step.llm_text, asked=self.ref, source=Source.MODEL_PROVIDER, from_replicas=replicas
+            )
         if step.propose is None:
             return None
         spec = step.propose

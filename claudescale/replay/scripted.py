@@ -55,8 +55,9 @@ class ScriptedCluster:
         self._next_rv = 1
 
     def add(self, ref: WorkloadRef, replicas: int) -> ScriptedWorkload:
-        workload = ScriptedWorkload(ref, replicas, uid=f"uid-{ref.namespace}-{ref.name}",
-                                    resource_version=self._bump())
+        workload = ScriptedWorkload(
+            ref, replicas, uid=f"uid-{ref.namespace}-{ref.name}", resource_version=self._bump()
+        )
         self._workloads[ref] = workload
         return workload
 
@@ -103,8 +104,10 @@ class ScriptedCluster:
         if failure is not None:
             raise _error_for(failure, ref)
         if str(workload.resource_version) != resource_version:
-            raise Conflict(f"the object {ref} has been modified; please apply your changes "
-                           "to the latest version and try again")
+            raise Conflict(
+                f"the object {ref} has been modified; please apply your changes "
+                "to the latest version and try again"
+            )
         workload.writes.append((workload.replicas, replicas))
         workload.replicas = replicas
         workload.pods = None
@@ -120,8 +123,9 @@ class ScriptedCluster:
         for state in workloads:
             scripted = self._workloads[state.ref]
             samples = {
-                pod.name: PodSample(cores=percent / 100.0 * REQUEST_CORES,
-                                    timestamp_s=now_wall - scripted.cpu_age_s)
+                pod.name: PodSample(
+                    cores=percent / 100.0 * REQUEST_CORES, timestamp_s=now_wall - scripted.cpu_age_s
+                )
                 for pod, percent in zip(state.pods, self._pod_cpu(scripted), strict=True)
                 if percent is not None
             }
@@ -140,8 +144,12 @@ class ScriptedCluster:
 
     def _state(self, workload: ScriptedWorkload) -> WorkloadState:
         pods = tuple(
-            PodState(f"{workload.ref.name}-{index}", ready=pod.ready,
-                     terminating=pod.terminating, cpu_request_cores=REQUEST_CORES)
+            PodState(
+                f"{workload.ref.name}-{index}",
+                ready=pod.ready,
+                terminating=pod.terminating,
+                cpu_request_cores=REQUEST_CORES,
+            )
             for index, pod in enumerate(self._pods(workload))
         )
         return WorkloadState(
@@ -165,4 +173,3 @@ def _error_for(status: int, ref: WorkloadRef) -> ClusterError:
     if status >= 500:
         return Unavailable(f"the API server answered {status} (scripted)")
     return ClusterError(f"the API server answered {status} (scripted)")
-

@@ -50,14 +50,32 @@ def situation(
     )
 
 
-def proposal(target: int, *, current: int = 3, reason: str = "cpu 85% of requests",
-             source: Source = Source.RULES, action: Action | None = None,
-             from_replicas: int | None = None, ref: WorkloadRef = REF) -> Proposal:
+def proposal(
+    target: int,
+    *,
+    current: int = 3,
+    reason: str = "cpu 85% of requests",
+    source: Source = Source.RULES,
+    action: Action | None = None,
+    from_replicas: int | None = None,
+    ref: WorkloadRef = REF,
+) -> Proposal:
     if action is None:
-        action = (Action.SCALE_UP if target > current
-                  else Action.SCALE_DOWN if target < current else Action.HOLD)
-    return Proposal(ref, action, target, reason, source,
-                    from_replicas=current if from_replicas is None else from_replicas)
+        action = (
+            Action.SCALE_UP
+            if target > current
+            else Action.SCALE_DOWN
+            if target < current
+            else Action.HOLD
+        )
+    return Proposal(
+        ref,
+        action,
+        target,
+        reason,
+        source,
+        from_replicas=current if from_replicas is None else from_replicas,
+    )
 
 
 def code_of(sit: Situation, prop: Proposal) -> Code:
@@ -76,15 +94,19 @@ def test_target_above_max_is_rejected_not_clamped(target: int, expected: Code) -
     assert code_of(situation(replicas=4, cpu=90), proposal(target, current=4)) is expected
 
 
-@pytest.mark.parametrize(("replicas", "target", "expected"),
-                         [(3, 2, Code.OK), (2, 1, Code.BELOW_MIN)])
+@pytest.mark.parametrize(
+    ("replicas", "target", "expected"), [(3, 2, Code.OK), (2, 1, Code.BELOW_MIN)]
+)
 def test_target_below_min_is_rejected(replicas: int, target: int, expected: Code) -> None:
-    assert code_of(situation(replicas=replicas, cpu=10),
-                   proposal(target, current=replicas)) is expected
+    assert (
+        code_of(situation(replicas=replicas, cpu=10), proposal(target, current=replicas))
+        is expected
+    )
 
 
-@pytest.mark.parametrize(("since_s", "expected"),
-                         [(89.9, Code.COOLDOWN_UP), (90.0, Code.OK), (500.0, Code.OK)])
+@pytest.mark.parametrize(
+    ("since_s", "expected"), [(89.9, Code.COOLDOWN_UP), (90.0, Code.OK), (500.0, Code.OK)]
+)
 def test_scale_up_waits_90s_after_our_last_scale_up(since_s: float, expected: Code) -> None:
     history = History(last_scale_up_at=NOW - since_s, last_change_at=NOW - since_s)
     assert code_of(situation(cpu=85, history=history), proposal(4)) is expected
@@ -95,8 +117,7 @@ def test_scale_up_is_not_delayed_by_a_recent_scale_down() -> None:
     assert code_of(situation(cpu=85, history=history), proposal(4)) is Code.OK
 
 
-@pytest.mark.parametrize(("since_s", "expected"),
-                         [(179.9, Code.COOLDOWN_DOWN), (180.0, Code.OK)])
+@pytest.mark.parametrize(("since_s", "expected"), [(179.9, Code.COOLDOWN_DOWN), (180.0, Code.OK)])
 def test_scale_down_waits_180s_after_any_action(since_s: float, expected: Code) -> None:
     history = History(last_change_at=NOW - since_s)
     assert code_of(situation(cpu=20, history=history), proposal(2)) is expected
@@ -114,16 +135,26 @@ def test_rollback_is_not_delayed_by_cooldowns() -> None:
     assert code_of(situation(cpu=20, history=history), prop) is Code.OK
 
 
-@pytest.mark.parametrize(("replicas", "target", "expected"),
-                         [(4, 3, Code.OK), (4, 2, Code.STEP_TOO_LARGE), (5, 2, Code.STEP_TOO_LARGE)])
+@pytest.mark.parametrize(
+    ("replicas", "target", "expected"),
+    [(4, 3, Code.OK), (4, 2, Code.STEP_TOO_LARGE), (5, 2, Code.STEP_TOO_LARGE)],
+)
 def test_scale_down_moves_exactly_one_replica(replicas: int, target: int, expected: Code) -> None:
-    assert code_of(situation(replicas=replicas, cpu=10),
-                   proposal(target, current=replicas)) is expected
+    assert (
+        code_of(situation(replicas=replicas, cpu=10), proposal(target, current=replicas))
+        is expected
+    )
 
 
-@pytest.mark.parametrize(("cpu", "expected"),
-                         [(39.9, Code.OK), (40.0, Code.CPU_NOT_BELOW_THRESHOLD),
-                          (40.1, Code.CPU_NOT_BELOW_THRESHOLD), (0.0, Code.OK)])
+@pytest.mark.parametrize(
+    ("cpu", "expected"),
+    [
+        (39.9, Code.OK),
+        (40.0, Code.CPU_NOT_BELOW_THRESHOLD),
+        (40.1, Code.CPU_NOT_BELOW_THRESHOLD),
+        (0.0, Code.OK),
+    ],
+)
 def test_scale_down_needs_our_own_cpu_below_40_percent(cpu: float, expected: Code) -> None:
     assert code_of(situation(cpu=cpu), proposal(2)) is expected
 
@@ -150,9 +181,10 @@ def test_a_hold_is_held_and_needs_no_metrics() -> None:
     assert (verdict.outcome, verdict.code) == (Outcome.HELD, Code.HOLD)
 
 
-@pytest.mark.parametrize(("action", "target"),
-                         [(Action.SCALE_UP, 2), (Action.SCALE_DOWN, 4), (Action.HOLD, 4),
-                          (Action.SCALE_UP, 3)])
+@pytest.mark.parametrize(
+    ("action", "target"),
+    [(Action.SCALE_UP, 2), (Action.SCALE_DOWN, 4), (Action.HOLD, 4), (Action.SCALE_UP, 3)],
+)
 def test_action_and_target_that_disagree_are_invalid(action: Action, target: int) -> None:
     assert code_of(situation(cpu=50), proposal(target, action=action)) is Code.INVALID_PROPOSAL
 
@@ -173,16 +205,19 @@ def test_a_proposal_built_from_another_replica_count_is_stale() -> None:
     )
 
 
-@pytest.mark.parametrize(("reading", "expected"), [
-    (CpuReading(None), Code.METRIC_MISSING),
-    (CpuReading(math.nan), Code.METRIC_INVALID),
-    (CpuReading(math.inf), Code.METRIC_INVALID),
-    (CpuReading(-1.0), Code.METRIC_INVALID),
-    (CpuReading(10_000.1), Code.METRIC_INVALID),
-    (CpuReading(20.0, age_s=60.0), Code.OK),
-    (CpuReading(20.0, age_s=60.1), Code.METRIC_STALE),
-    (CpuReading(20.0, missing_pods=("web-2",)), Code.METRICS_INCOMPLETE),
-])
+@pytest.mark.parametrize(
+    ("reading", "expected"),
+    [
+        (CpuReading(None), Code.METRIC_MISSING),
+        (CpuReading(math.nan), Code.METRIC_INVALID),
+        (CpuReading(math.inf), Code.METRIC_INVALID),
+        (CpuReading(-1.0), Code.METRIC_INVALID),
+        (CpuReading(10_000.1), Code.METRIC_INVALID),
+        (CpuReading(20.0, age_s=60.0), Code.OK),
+        (CpuReading(20.0, age_s=60.1), Code.METRIC_STALE),
+        (CpuReading(20.0, missing_pods=("web-2",)), Code.METRICS_INCOMPLETE),
+    ],
+)
 def test_bad_metrics_block_changes_in_both_directions(reading: CpuReading, expected: Code) -> None:
     base = situation()
     down = evaluate(replace(base, reading=reading), proposal(2)).code
@@ -235,8 +270,10 @@ def test_a_flagged_external_controller_stops_all_changes() -> None:
     assert code_of(sit, proposal(4)) is Code.EXTERNAL_CONTROLLER
 
 
-@pytest.mark.parametrize("name", ["postgres-main", "redis", "cert-manager-controller",
-                                  "prometheus-operator", "etcd-0", "MySQL"])
+@pytest.mark.parametrize(
+    "name",
+    ["postgres-main", "redis", "cert-manager-controller", "prometheus-operator", "etcd-0", "MySQL"],
+)
 def test_critical_workloads_are_refused_by_name_pattern(name: str) -> None:
     ref = WorkloadRef("shop", name)
     sit = situation(cpu=85, ref=ref)
@@ -264,6 +301,10 @@ def test_actions_older_than_an_hour_do_not_count_towards_the_rate_limit() -> Non
 def test_operator_limits_are_read_not_the_defaults() -> None:
     limits = Limits(max_replicas=8, cooldown_up_s=10, scale_down_cpu_below_percent=60)
     history = History(last_scale_up_at=NOW - 11, last_change_at=NOW - 500)
-    assert code_of(situation(replicas=7, cpu=85, history=history, limits=limits),
-                   proposal(8, current=7)) is Code.OK
+    assert (
+        code_of(
+            situation(replicas=7, cpu=85, history=history, limits=limits), proposal(8, current=7)
+        )
+        is Code.OK
+    )
     assert code_of(situation(cpu=55, limits=limits), proposal(2)) is Code.OK

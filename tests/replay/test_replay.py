@@ -73,13 +73,28 @@ def test_every_executed_action_has_a_durable_intent_before_its_outcome(tmp_path:
 def test_the_example_in_the_readme_runs(tmp_path: Path) -> None:
     lines = run_replay(EXAMPLES / "replay-cooldowns.yaml", tmp_path / "audit.jsonl")
     codes = [line["code"] for line in lines]
-    assert codes == ["ok", "cooldown_up", "ok", "above_max", "cooldown_down", "ok", "busy",
-                     "step_too_large", "cpu_not_below_threshold", "invalid_proposal"]
+    assert codes == [
+        "ok",
+        "cooldown_up",
+        "ok",
+        "above_max",
+        "cooldown_down",
+        "ok",
+        "busy",
+        "step_too_large",
+        "cpu_not_below_threshold",
+        "invalid_proposal",
+    ]
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "claudescale.cli.main", *args],
-                          capture_output=True, text=True, timeout=60, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "claudescale.cli.main", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def test_replay_command_prints_one_json_line_per_proposal() -> None:
@@ -89,17 +104,22 @@ def test_replay_command_prints_one_json_line_per_proposal() -> None:
     assert [orjson.loads(line) for line in done.stdout.splitlines()] == expected_lines(case)
 
 
-@pytest.mark.parametrize(("text", "named"), [
-    ("steps:\n  - {t: 0, cpu: 85, bogus: 1}\n", "steps.0.bogus"),
-    ("steps:\n  - {t: 5}\n  - {t: 1}\n", "steps"),
-    ("steps:\n  - {t: 0, cpu: lots}\n", "steps.0.cpu"),
-    ("start: {replicas: -1}\nsteps: [{t: 0}]\n", "start.replicas"),
-    ("steps:\n  - {t: 0, propose: {action: grow, target_replicas: 4, reason: x}}\n",
-     "steps.0.propose.action"),
-    ("settings: {guardrails: {min_replicas: 9}}\nsteps: [{t: 0}]\n", "guardrails"),
-    ("steps: [{t: 0}\n", "not valid YAML"),
-    ("workload: {namespace: shop}\n", "steps"),
-])
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("steps:\n  - {t: 0, cpu: 85, bogus: 1}\n", "steps.0.bogus"),
+        ("steps:\n  - {t: 5}\n  - {t: 1}\n", "steps"),
+        ("steps:\n  - {t: 0, cpu: lots}\n", "steps.0.cpu"),
+        ("start: {replicas: -1}\nsteps: [{t: 0}]\n", "start.replicas"),
+        (
+            "steps:\n  - {t: 0, propose: {action: grow, target_replicas: 4, reason: x}}\n",
+            "steps.0.propose.action",
+        ),
+        ("settings: {guardrails: {min_replicas: 9}}\nsteps: [{t: 0}]\n", "guardrails"),
+        ("steps: [{t: 0}\n", "not valid YAML"),
+        ("workload: {namespace: shop}\n", "steps"),
+    ],
+)
 def test_a_bad_replay_file_exits_2_with_one_line_naming_the_key(
     tmp_path: Path, text: str, named: str
 ) -> None:
@@ -120,10 +140,17 @@ def test_a_missing_replay_file_is_a_one_line_error(tmp_path: Path) -> None:
 
 
 def test_cpu_accepts_every_documented_form() -> None:
-    scenario = parse_scenario({"steps": [
-        {"t": 0, "cpu": 85}, {"t": 1, "cpu": "NaN"}, {"t": 2, "cpu": "+Inf"},
-        {"t": 3, "cpu": None}, {"t": 4, "cpu": {"value": 20, "age_s": 180}},
-    ]})
+    scenario = parse_scenario(
+        {
+            "steps": [
+                {"t": 0, "cpu": 85},
+                {"t": 1, "cpu": "NaN"},
+                {"t": 2, "cpu": "+Inf"},
+                {"t": 3, "cpu": None},
+                {"t": 4, "cpu": {"value": 20, "age_s": 180}},
+            ]
+        }
+    )
     values = [step.cpu.value if step.cpu else "absent" for step in scenario.steps]
     assert values[0] == 85.0 and values[3] is None
     assert str(values[1]) == "nan" and values[2] == float("inf")

@@ -1,0 +1,36 @@
+"""The tamper-evident audit log: append-only, hash-chained JSON lines, rotated by size.
+
+Layer: orchestration support (local files only); it must not speak to the cluster, metrics
+or models. ``AuditLog`` writes (the ``AuditSink`` port), ``iter_records`` and
+``select_records`` stream, ``verify`` checks the chain, ``read_for_recovery`` gives the
+executor what it must remember after a restart. The format is described in
+``claudescale.audit.format``.
+
+Record kinds the executor writes: ``proposal``, ``verdict``, ``intent``, ``outcome``,
+``external_change``, ``external_controller_set``, ``external_controller_cleared``,
+``restart``; the log itself writes ``torn_tail``.
+"""
+
+from __future__ import annotations
+
+from claudescale.audit.format import ENVELOPE_KEYS, ZERO_HASH, Segment, list_segments
+from claudescale.audit.log import AuditLog
+from claudescale.audit.reader import RecordFilter, iter_records, select_records
+from claudescale.audit.recovery import RECOVERY_KINDS, RecoveryScan, read_for_recovery
+from claudescale.audit.verify import VerifyResult, verify
+
+__all__ = [
+    "ENVELOPE_KEYS",
+    "RECOVERY_KINDS",
+    "ZERO_HASH",
+    "AuditLog",
+    "RecordFilter",
+    "RecoveryScan",
+    "Segment",
+    "VerifyResult",
+    "iter_records",
+    "list_segments",
+    "read_for_recovery",
+    "select_records",
+    "verify",
+]

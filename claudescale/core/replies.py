@@ -1,0 +1,361 @@
+"""Strict parsing of model replies into proposals.
+
+Layer: pure core. This module owns the shape of a model's answer (see DESIGN.md, "What a
+proposal looks like"): one JSON object, optionally inside a single fenced block, and nothing
+else. It checks shape only: whether the reason is good enough, whether the target is inside
+the bounds and whether the action agrees with the target are the guardrails' business. A
+refusal is a value (``ParseFailure``), never an exception, whatever the text. No I/O.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from claudescale.core.model import Action, Code, Proposal, Source, WorkloadRef
+
+TARGET_REPLICAS_LIMIT: Final = 1_000_000
+"""The parser accepts integers within plus or minus this; the guardrails judge real bounds."""
+
+DEFAULT_MAX_CHARS: Final = 20_000
+"""Longest reply read at all; anything longer is refused before parsing."""
+
+_REQUIRED: Final = ("action", "target_replicas", "reason")
+_OPTIONAL: Final = ("namespace", "name")
+_ACTIONS: Final = frozenset(action.value for action in Action)
+_FENCE: Final = re.compile(r"\A```(?P<info>[^\n]*)\n(?P<body>.*)```\Z", re.DOTALL)
+_FENCE_LINE: Final = re.compile(r"^[ \t]*```", re.MULTILINE)
+_UNNAMED: Final = WorkloadRef("", "")
+_SHOW_CHARS: Final = 40
+_NAMES_SHOWN: Final = 3
+
+_SCHEMA: Final[dict[str, Any]] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "claudescale scaling proposal",
+    "description": "One JSON object and nothing else; namespace and name, when given, must "
+    "name the workload that was asked about.",
+    "type": "object",
+    "properties": {
+        "action": {"enum": [action.value for action in Action]},
+        "target_replicas": {
+            "type": "integer",
+            "minimum": -TARGET_REPLICAS_LIMIT,
+            "maximum": TARGET_REPLICAS_LIMIT,
+        },
+        "reason": {"type": "string", "description": "One sentence with the numbers."},
+        "namespace": {"type": "string"},
+        "name": {"type": "string"},
+    },
+    "required": list(_REQUIRED),
+    "dependentRequired": {"namespace": ["name"], "name": ["namespace"]},
+    "additionalProperties": False,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ParseFailure:
+    """A refused reply: ``invalid_proposal`` or ``invalid_target``, and one sentence saying why.
+
+    ``ref`` is the workload the failure is about when that is a workload that was asked about
+    (so the caller can fall back to the rules for it); None when the entry named no such
+    workload, or a batched reply was broken as a whole.
+    """
+
+    code: Code
+    message: str
+    ref: WorkloadRef | None = None
+
+
+class _Refused(Exception):
+    """Internal: the reply is refused; ``args[0]`` says why, without a final period."""
+
+    def __init__(self, why: str, code: Code = Code.INVALID_PROPOSAL) -> None:
+        super().__init__(why)
+        self.why = why
+        self.code = code
+
+
+def reply_schema() -> dict[str, Any]:
+    """The JSON Schema of a single reply, for prompts and MCP (a fresh copy on each call)."""
+    return copy.deepcopy(_SCHEMA)
+
+
+def batch_schema() -> dict[str, Any]:
+    """The JSON Schema of a batched reply: ``{"decisions": [<reply with namespace and name>]}``."""
+    decision = copy.deepcopy(_SCHEMA)
+    del decision["$schema"]
+    decision["required"] = [*_REQUIRED, *_OPTIONAL]
+    del decision["dependentRequired"]
+    return {
+        "$schema": _SCHEMA["$schema"],
+        "title": "claudescale batched scaling proposals",
+        "description": "One decision per workload asked about, each naming its workload once.",
+        "type": "object",
+        "properties": {"decisions": {"type": "array", "items": decision}},
+        "required": ["decisions"],
+        "additionalProperties": False,
+    }
+
+
+def parse_reply(
+    text: str,
+    *,
+    asked: WorkloadRef,
+    source: Source,
+    from_replicas: int | None,
+    max_chars: int = DEFAULT_MAX_CHARS,
+) -> Proposal | ParseFailure:
+    """Turn a model's reply about ``asked`` into a Proposal, or say why it is refused.
+
+    Never raises: any text that is not exactly one well-formed reply is ``invalid_proposal``,
+    and a reply naming another workload is ``invalid_target``.
+    """
+    try:
+        document = _load(text, max_chars)
+        if not isinstance(document, dict):
+            raise _Refused(f"the reply must be a JSON object, got {_show(document)}")
+        return _proposal(document, asked, source, from_replicas, names_required=False)
+    except _Refused as refused:
+        return ParseFailure(
+            refused.code, f"Model reply for {asked} was refused: {refused.why}.", asked
+        )
+
+
+def parse_batch(
+    text: str,
+    *,
+    asked: Mapping[WorkloadRef, int | None],
+    source: Source,
+    max_chars: int = DEFAULT_MAX_CHARS,
+) -> list[Proposal | ParseFailure]:
+    """Turn a batched reply into one result per decision, in the reply's order.
+
+    ``asked`` maps each workload the summary showed to the replicas it showed (the proposals'
+    ``from_replicas``). A reply that is broken as a whole gives a single ``ParseFailure`` with
+    no ``ref``. Each decision must name an asked workload (else ``invalid_target``) and no
+    workload may be named twice (every decision for it is then ``invalid_proposal``).
+    Workloads the reply does not mention get no entry; the caller decides what they get.
+    Never raises.
+    """
+    try:
+        decisions = _load_batch(text, max_chars)
+    except _Refused as refused:
+        return [
+            ParseFailure(
+                refused.code,
+                f"Model reply for {_describe(asked)} was refused: {refused.why}.",
+            )
+        ]
+
+    named: list[WorkloadRef | None] = [_named_ref(entry) for entry in decisions]
+    counts: dict[WorkloadRef, int] = {}
+    for ref in named:
+        if ref is not None:
+            counts[ref] = counts.get(ref, 0) + 1
+
+    results: list[Proposal | ParseFailure] = []
+    for index, (entry, ref) in enumerate(zip(decisions, named, strict=True), start=1):
+        known = ref if ref is not None and ref in asked else None
+        subject = f"decision #{index}" + (f" for {known}" if known is not None else "")
+        try:
+            if not isinstance(entry, dict):
+                raise _Refused(f"each decision must be a JSON object, got {_show(entry)}")
+            # Shape first, as for a single reply; the entry is checked against its own names.
+            proposal = _proposal(
+                entry, ref or _UNNAMED, source, asked.get(ref or _UNNAMED), names_required=True
+            )
+            if ref is None:  # pragma: no cover - _proposal refuses entries without both names
+                raise _Refused("a decision must name its workload with namespace and name")
+            if known is None:
+                raise _Refused(
+                    f"it names {_show(str(ref))}, which was not asked about", Code.INVALID_TARGET
+                )
+            if counts[known] > 1:
+                raise _Refused(f"{known} is named by {counts[known]} decisions")
+            results.append(proposal)
+        except _Refused as refused:
+            results.append(
+                ParseFailure(refused.code, f"Model {subject} was refused: {refused.why}.", known)
+            )
+    return results
+
+
+def _load(text: object, max_chars: int) -> Any:
+    """The one JSON value of a reply, after unwrapping a single fenced block."""
+    if not isinstance(text, str):
+        raise _Refused(f"the reply must be text, got {type(text).__name__}")
+    if len(text) > max_chars:
+        raise _Refused(f"the reply is {len(text)} characters long, over the {max_chars} limit")
+    body = text.strip()
+    if not body:
+        raise _Refused("the reply is empty")
+    fenced = body.startswith("```")
+    if fenced:
+        body = _unfence(body)
+    try:
+        return json.loads(
+            body,
+            object_pairs_hook=_object_without_duplicates,
+            parse_constant=_refuse_constant,
+        )
+    except _Refused:
+        raise
+    except json.JSONDecodeError as exc:
+        if not fenced and "```" in body:
+            raise _Refused(
+                "the reply must be one JSON object or one fenced block and nothing else"
+            ) from None
+        raise _Refused(
+            "the reply must be one JSON object and nothing else, but it is not valid JSON "
+            f"({exc.msg} at line {exc.lineno} column {exc.colno})"
+        ) from None
+    except (ValueError, RecursionError) as exc:
+        # int() refusing thousands of digits, or nesting deeper than the decoder allows.
+        raise _Refused(f"the reply is not acceptable JSON ({_clip(str(exc))})") from None
+
+
+def _unfence(body: str) -> str:
+    match = _FENCE.match(body)
+    if match is None:
+        raise _Refused("a fenced block must open with ``` or ```json on its own line and close")
+    info = match.group("info").strip()
+    if info.lower() not in ("", "json"):
+        raise _Refused(f"a fenced block must be plain or json, got {_show(info)}")
+    inner = match.group("body")
+    # JSON strings cannot hold a raw newline, so a line opening with ``` is another fence,
+    # while ``` inside a reason is just text.
+    if _FENCE_LINE.search(inner):
+        raise _Refused("the reply must contain a single fenced block")
+    return inner
+
+
+def _load_batch(text: str, max_chars: int) -> list[Any]:
+    document = _load(text, max_chars)
+    if not isinstance(document, dict):
+        raise _Refused(f"a batched reply must be a JSON object, got {_show(document)}")
+    unknown = sorted(set(document) - {"decisions"})
+    if unknown:
+        raise _Refused(f"a batched reply has only the key decisions, got {_keys(unknown)}")
+    if "decisions" not in document:
+        raise _Refused("a batched reply needs a decisions array")
+    decisions = document["decisions"]
+    if not isinstance(decisions, list):
+        raise _Refused(f"decisions must be a JSON array, got {_show(decisions)}")
+    return decisions
+
+
+def _named_ref(entry: Any) -> WorkloadRef | None:
+    """The workload a decision names, when it names one with two strings."""
+    if not isinstance(entry, dict):
+        return None
+    namespace, name = entry.get("namespace"), entry.get("name")
+    if isinstance(namespace, str) and isinstance(name, str):
+        return WorkloadRef(namespace, name)
+    return None
+
+
+def _proposal(
+    document: dict[str, Any],
+    asked: WorkloadRef,
+    source: Source,
+    from_replicas: int | None,
+    *,
+    names_required: bool,
+) -> Proposal:
+    keys = set(document)
+    unknown = sorted(keys - {*_REQUIRED, *_OPTIONAL})
+    if unknown:
+        raise _Refused(f"unknown keys {_keys(unknown)}")
+    needed = (*_REQUIRED, *_OPTIONAL) if names_required else _REQUIRED
+    missing = [key for key in needed if key not in keys]
+    if missing:
+        raise _Refused(f"missing keys {_keys(missing)}")
+
+    action = document["action"]
+    if not isinstance(action, str) or action not in _ACTIONS:
+        raise _Refused(f"action must be one of scale_up, scale_down, hold, got {_show(action)}")
+    target = document["target_replicas"]
+    # bool is a subclass of int in Python, and JSON's true is not an integer.
+    if type(target) is not int:
+        raise _Refused(f"target_replicas must be a JSON integer, got {_show(target)}")
+    if abs(target) > TARGET_REPLICAS_LIMIT:
+        raise _Refused(
+            f"target_replicas must be within ±{TARGET_REPLICAS_LIMIT}, got {_show(target)}"
+        )
+    reason = document["reason"]
+    if not isinstance(reason, str):
+        raise _Refused(f"reason must be a JSON string, got {_show(reason)}")
+
+    has_namespace, has_name = "namespace" in keys, "name" in keys
+    if has_namespace != has_name:
+        raise _Refused("namespace and name must be given together or not at all")
+    if has_namespace:
+        namespace, name = document["namespace"], document["name"]
+        for key, value in (("namespace", namespace), ("name", name)):
+            if not isinstance(value, str):
+                raise _Refused(f"{key} must be a JSON string, got {_show(value)}")
+        if WorkloadRef(namespace, name) != asked:
+            raise _Refused(
+                f"it names {_show(f'{namespace}/{name}')}, not the workload asked about",
+                Code.INVALID_TARGET,
+            )
+
+    return Proposal(
+        ref=asked,
+        action=Action(action),
+        target_replicas=target,
+        reason=reason,
+        source=source,
+        from_replicas=from_replicas,
+    )
+
+
+def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise _Refused(f"the key {_show(key)} appears twice in one object")
+        result[key] = value
+    return result
+
+
+def _refuse_constant(literal: str) -> Any:
+    raise _Refused(f"{literal} is not a JSON number")
+
+
+def _show(value: Any) -> str:
+    """A short, escaped rendering of a value taken from the reply, safe to log."""
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "an array"
+    if value is None:
+        return "null"
+    try:
+        rendered = json.dumps(value, ensure_ascii=True)
+    except (ValueError, TypeError):  # pragma: no cover - every parsed scalar renders
+        rendered = type(value).__name__
+    return _clip(rendered)
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= _SHOW_CHARS else text[: _SHOW_CHARS - 1] + "…"
+
+
+def _keys(keys: list[str]) -> str:
+    return ", ".join(_show(key) for key in keys[:_NAMES_SHOWN]) + (
+        f" and {len(keys) - _NAMES_SHOWN} more" if len(keys) > _NAMES_SHOWN else ""
+    )
+
+
+def _describe(asked: Mapping[WorkloadRef, int | None]) -> str:
+    refs = sorted(asked)
+    if not refs:
+        return "no workloads"
+    shown = ", ".join(str(ref) for ref in refs[:_NAMES_SHOWN])
+    more = len(refs) - _NAMES_SHOWN
+    return shown + (f" and {more} more" if more > 0 else "")

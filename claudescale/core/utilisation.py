@@ -1,0 +1,158 @@
+"""CPU utilisation of a workload from per-pod samples, and what a reading is worth.
+
+Layer: pure core. ``measure`` turns per-pod CPU samples (cores, from Prometheus) and the pods'
+CPU requests (from the cluster) into a ``CpuReading`` the way the HorizontalPodAutoscaler
+does: ready, non-terminating pods only, utilisation = sum of usage / sum of requests.
+``classify`` says which metric verdict code, if any, a reading deserves. No I/O, no clock
+reads: the caller passes the wall time the samples are compared with.
+
+Nothing here ever turns bad data into a number that looks good: a NaN, infinite or negative
+sample stays NaN, infinite or negative in the reading, and missing data is ``None``, never 0.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from claudescale.core.limits import Limits
+from claudescale.core.model import Code, CpuReading, PodState, WorkloadRef, WorkloadState
+
+_NAMES_SHOWN = 5
+
+
+@dataclass(frozen=True, slots=True)
+class PodSample:
+    """One pod's CPU usage as Prometheus reports it."""
+
+    cores: float
+    """CPU usage in cores (a rate of ``container_cpu_usage_seconds_total``), summed over the
+    pod's containers. May be NaN, infinite or negative when the source is broken."""
+    timestamp_s: float
+    """Unix time (seconds) of the newest raw sample behind ``cores``, from Prometheus."""
+
+
+def _has_request(pod: PodState) -> bool:
+    request = pod.cpu_request_cores
+    return request is not None and math.isfinite(request) and request > 0
+
+
+def measure(
+    state: WorkloadState, samples: Mapping[str, PodSample], *, now_wall_s: float
+) -> CpuReading:
+    """The workload's CPU utilisation in percent of requests, over its ready pods.
+
+    Rules, in order:
+
+    - Only ready, non-terminating pods count; samples of other pods (and of pods that are not
+      the workload's) are ignored.
+    - If any ready pod has no CPU request (None, zero, or not finite), utilisation is
+      undefined, as for the HPA, which refuses to compute it: ``percent`` is None and
+      ``pods_without_request`` names those pods.
+    - ``percent = 100 * sum(cores) / sum(cpu_request_cores)`` over the ready pods that have a
+      sample. Broken samples propagate: when any sample used is NaN, infinite or negative,
+      only those samples are summed, so ``percent`` is NaN, infinite or negative and never a
+      plausible number (nor 0). Sums too large for a float give an infinite (usage) or NaN
+      (requests) ``percent``.
+    - ``missing_pods`` names the ready pods without a sample. When no ready pod has one (or
+      there is no ready pod), ``percent`` is None.
+    - ``age_s`` is ``now_wall_s`` minus the oldest sample timestamp used, never below 0 (a
+      Prometheus clock slightly ahead of ours is not "fresher than now"); infinite when a
+      timestamp is not finite. It is 0.0 when no sample was used.
+    """
+    ready = state.ready_pods
+    without_request = tuple(pod.name for pod in ready if not _has_request(pod))
+    missing = tuple(pod.name for pod in ready if pod.name not in samples)
+    if without_request:
+        return CpuReading(None, missing_pods=missing, pods_without_request=without_request)
+    measured = [pod for pod in ready if pod.name in samples]
+    if not measured:
+        return CpuReading(None, missing_pods=missing)
+    used = [samples[pod.name] for pod in measured]
+    broken = [s.cores for s in used if not (math.isfinite(s.cores) and s.cores >= 0)]
+    # Broken samples alone decide: summed with sound ones, a negative sample could cancel
+    # out into a plausible number. Plain sum(): an overflow becomes inf (refused), where
+    # fsum() would raise.
+    usage_cores = sum(broken) if broken else sum(s.cores for s in used)
+    request_cores = sum(pod.cpu_request_cores or 0.0 for pod in measured)
+    if not math.isfinite(request_cores):
+        # Requests too large to add up would make any usage look like 0 %.
+        usage_cores = math.nan
+    return CpuReading(
+        percent=100.0 * usage_cores / request_cores,
+        age_s=_age_s(used, now_wall_s),
+        missing_pods=missing,
+    )
+
+
+def _age_s(used: Sequence[PodSample], now_wall_s: float) -> float:
+    timestamps = [sample.timestamp_s for sample in used]
+    if not all(math.isfinite(ts) for ts in timestamps) or not math.isfinite(now_wall_s):
+        return math.inf
+    return max(0.0, now_wall_s - min(timestamps))
+
+
+def classify(reading: CpuReading, limits: Limits, ref: WorkloadRef) -> tuple[Code, str] | None:
+    """The metric verdict a reading deserves, with a sentence naming the workload; None if sound.
+
+    Checked in this order, first match wins:
+    ``metric_missing`` (pods without a CPU request, no ready pod, or no sample at all),
+    ``metric_invalid`` (NaN, infinite, negative, or above ``limits.cpu_percent_ceiling``),
+    ``metric_stale`` (``age_s`` above ``limits.metric_max_age_s``; exactly the limit is fresh),
+    ``metrics_incomplete`` (some ready pods had no sample).
+    """
+    if reading.pods_without_request:
+        return (
+            Code.METRIC_MISSING,
+            f"CPU utilisation of {ref} is undefined: ready pods "
+            f"{_names(reading.pods_without_request)} have no CPU request.",
+        )
+    if reading.percent is None:
+        if reading.missing_pods:
+            count = len(reading.missing_pods)
+            return (
+                Code.METRIC_MISSING,
+                f"CPU utilisation of {ref} is missing: none of its {count} ready pods has a "
+                f"CPU sample ({_names(reading.missing_pods)}).",
+            )
+        return (
+            Code.METRIC_MISSING,
+            f"CPU utilisation of {ref} is missing: it has no ready pod to measure.",
+        )
+    percent = reading.percent
+    if not math.isfinite(percent):
+        return (
+            Code.METRIC_INVALID,
+            f"CPU utilisation of {ref} is {percent}, not a finite number.",
+        )
+    if percent < 0:
+        return (
+            Code.METRIC_INVALID,
+            f"CPU utilisation of {ref} is negative ({percent:.1f} %).",
+        )
+    if percent > limits.cpu_percent_ceiling:
+        return (
+            Code.METRIC_INVALID,
+            f"CPU utilisation of {ref} is {percent:.1f} %, above the believable ceiling of "
+            f"{limits.cpu_percent_ceiling:g} %.",
+        )
+    if not reading.age_s <= limits.metric_max_age_s:
+        return (
+            Code.METRIC_STALE,
+            f"CPU utilisation of {ref} is {reading.age_s:.1f} s old, older than the "
+            f"{limits.metric_max_age_s:g} s limit.",
+        )
+    if reading.missing_pods:
+        return (
+            Code.METRICS_INCOMPLETE,
+            f"CPU utilisation of {ref} is incomplete: ready pods "
+            f"{_names(reading.missing_pods)} have no CPU sample.",
+        )
+    return None
+
+
+def _names(names: Sequence[str]) -> str:
+    shown = ", ".join(names[:_NAMES_SHOWN])
+    hidden = len(names) - _NAMES_SHOWN
+    return f"{shown} and {hidden} more" if hidden > 0 else shown
