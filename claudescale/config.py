@@ -203,7 +203,7 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = 
     """
     data: dict[str, Any] = {}
     if path is not None:
-        data = _read_yaml(path)
+        data = read_yaml_mapping(path)
     environ = os.environ if environ is None else environ
     for name, value in sorted(environ.items()):
         if not name.startswith(ENV_PREFIX):
@@ -220,11 +220,13 @@ def parse_settings(data: Mapping[str, Any]) -> Settings:
         raise ConfigError(describe_validation_error(exc)) from None
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+def read_yaml_mapping(path: Path, what: str = "settings file") -> dict[str, Any]:
+    """A YAML file that must hold a mapping (empty file: empty mapping); ConfigError names
+    the file and the line otherwise."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the settings file ({exc.strerror}).") from None
+        raise ConfigError(f"{path}: cannot read the {what} ({exc.strerror}).") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -234,7 +236,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the settings file must be a mapping of keys to values.")
+        raise ConfigError(f"{path}: the {what} must be a mapping of keys to values.")
     return data
 
 

@@ -134,7 +134,10 @@ def recover(records: Iterable[Mapping[str, Any]], *, epoch: str, now: float) -> 
             if record.get("code") == "ok":
                 history = after_action(history, mono, int(record["from"]), int(record["to"]))
             elif record.get("code") == "unknown" and intent is not None:
-                history = after_unknown_write(history, mono, int(record["from"]), int(record["to"]))
+                # Dated from the intent: the write could have landed as early as then.
+                history = after_unknown_write(
+                    history, float(intent["mono"]), int(record["from"]), int(record["to"])
+                )
         elif kind == "external_change":
             history = replace(
                 history,

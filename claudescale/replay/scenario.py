@@ -6,13 +6,12 @@ the key, e.g. ``steps.2.cpu: ...``.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from claudescale.config import read_yaml_mapping
 from claudescale.core.limits import describe_validation_error
 from claudescale.core.model import WorkloadRef
 from claudescale.errors import ConfigError
@@ -129,17 +128,7 @@ class Scenario(_Strict):
 
 
 def load_scenario(path: Path) -> Scenario:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the replay file ({exc.strerror}).") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{path}: not valid YAML{where}.") from None
-    return parse_scenario(data, origin=str(path))
+    return parse_scenario(read_yaml_mapping(path, "replay file"), origin=str(path))
 
 
 def parse_scenario(data: Any, *, origin: str = "replay") -> Scenario:
@@ -150,6 +139,3 @@ def parse_scenario(data: Any, *, origin: str = "replay") -> Scenario:
     except ValidationError as exc:
         raise ConfigError(f"{origin}: {describe_validation_error(exc)}") from None
 
-
-def is_number(value: float | None) -> bool:
-    return value is not None and math.isfinite(value)
