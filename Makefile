@@ -32,6 +32,16 @@ contracts: install
 
 check: lint types contracts test
 
+# `make demo DURATION=120` shortens the demo (timings are scaled to fit, and it says so).
+DURATION ?= 300
+demo: install prometheus
+	$(BIN)/claudescale demo --duration $(DURATION)
+
+# `make demo-load` plays idle, ramp, spike and drain on a running demo; `PHASE=spike` sets one.
+PHASE ?=
+demo-load: install
+	$(BIN)/claudescale demo-load $(PHASE)
+
 bench: install prometheus
 	$(BIN)/python -m benchmarks.run_all
 

@@ -48,11 +48,13 @@ REF = WorkloadRef("shop", "web")
 def evaluations_per_s(count: int) -> float:
     pods = tuple(PodState(f"web-{i}", ready=True, cpu_request_cores=0.25) for i in range(4))
     state = WorkloadState(REF, "uid", 4, "7", ready_replicas=4, pods=pods)
-    situation = Situation(state, CpuReading(20.0, age_s=3), History(last_change_at=0.0),
-                          Limits(), now=10_000.0)
+    situation = Situation(
+        state, CpuReading(20.0, age_s=3), History(last_change_at=0.0), Limits(), now=10_000.0
+    )
     # A scale-down passes every check: the longest path through the guardrails.
-    proposal = Proposal(REF, Action.SCALE_DOWN, 3, "cpu 20% of requests", Source.RULES,
-                        from_replicas=4)
+    proposal = Proposal(
+        REF, Action.SCALE_DOWN, 3, "cpu 20% of requests", Source.RULES, from_replicas=4
+    )
     assert evaluate(situation, proposal).allowed
     started = time.perf_counter()
     for _ in range(count):
@@ -65,14 +67,26 @@ async def executor_us_per_action(actions: int, directory: Path, *, durable: bool
     cluster = ScriptedCluster(clock)
     workload = cluster.add(REF, 2)
     workload.cpu_percent = 90.0
-    settings = parse_settings({
-        "mode": "autonomous",
-        "guardrails": {"cooldown_up_s": 0, "cooldown_down_s": 0,
-                       "max_actions_per_hour": 10 * actions, "scale_down_cpu_below_percent": 100},
-    })
+    settings = parse_settings(
+        {
+            "mode": "autonomous",
+            # A benchmark acts every simulated second; keep frequency out of the risk level.
+            "risk": {"frequency_window_s": 0.5},
+            "guardrails": {
+                "cooldown_up_s": 0,
+                "cooldown_down_s": 0,
+                "max_actions_per_hour": 10 * actions,
+                "scale_down_cpu_below_percent": 100,
+            },
+        }
+    )
     fsync = None if durable else (lambda fd: None)
-    log = AuditLog(directory / f"audit-{durable}.jsonl", 1 << 30, clock,
-                   **({} if fsync is None else {"fsync": fsync}))
+    log = AuditLog(
+        directory / f"audit-{durable}.jsonl",
+        1 << 30,
+        clock,
+        **({} if fsync is None else {"fsync": fsync}),
+    )
     executor = Executor(cluster, cluster, log, clock, settings)
     executor.recover([])
     samples: list[float] = []
@@ -80,11 +94,12 @@ async def executor_us_per_action(actions: int, directory: Path, *, durable: bool
         await tg.start(executor.run)
         for n in range(actions):
             replicas = workload.replicas
-            up = replicas < 5 and (n // 3) % 2 == 0 or replicas == 2
+            up = (replicas < 5 and (n // 3) % 2 == 0) or replicas == 2
             target = replicas + 1 if up else replicas - 1
             action = Action.SCALE_UP if up else Action.SCALE_DOWN
-            proposal = Proposal(REF, action, target, "benchmark", Source.RULES,
-                                from_replicas=replicas)
+            proposal = Proposal(
+                REF, action, target, "benchmark", Source.RULES, from_replicas=replicas
+            )
             clock.advance(1)
             started = time.perf_counter()
             verdict = await executor.submit(proposal)
@@ -104,12 +119,16 @@ def main() -> None:
         directory = Path(tmp)
         print(f"Evaluating the guardrails {args.evaluations} times...", flush=True)
         per_s = evaluations_per_s(args.evaluations)
-        print(f"Running {args.actions} actions through the executor (fsync off, then on)...",
-              flush=True)
-        no_fsync = anyio.run(partial(executor_us_per_action, args.actions, directory,
-                                     durable=False))
-        with_fsync = anyio.run(partial(executor_us_per_action, args.actions, directory,
-                                       durable=True))
+        print(
+            f"Running {args.actions} actions through the executor (fsync off, then on)...",
+            flush=True,
+        )
+        no_fsync = anyio.run(
+            partial(executor_us_per_action, args.actions, directory, durable=False)
+        )
+        with_fsync = anyio.run(
+            partial(executor_us_per_action, args.actions, directory, durable=True)
+        )
     results: dict[str, Any] = {
         "evaluations": args.evaluations,
         "evaluations_per_s": round(per_s),

@@ -23,8 +23,9 @@ from pydantic import (
     model_validator,
 )
 
-from claudescale.core.limits import Limits, describe_validation_error
+from claudescale.core.limits import Limits, describe_validation_error, tightened
 from claudescale.core.model import WorkloadRef
+from claudescale.core.risk import RiskSettings
 from claudescale.errors import ConfigError
 
 ENV_PREFIX = "CLAUDESCALE_"
@@ -56,6 +57,12 @@ class ClusterSettings(_Group):
         "claudescale.io/enabled", description="Label that must be 'true' for us to manage."
     )
     request_timeout_s: float = Field(10.0, gt=0, description="Deadline for one API call.")
+    read_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        description="Deadline for one fresh read of a workload before acting on it (the "
+        "Deployment, its scale, pods and autoscalers: several calls).",
+    )
     watch_timeout_s: float = Field(
         300.0,
         gt=0,
@@ -156,6 +163,41 @@ class LoopSettings(_Group):
     tolerance: float = Field(
         0.1, ge=0, lt=1, description="Relative band around the target where the rules hold."
     )
+    lookahead_s: float = Field(
+        60.0,
+        ge=0,
+        description="How far ahead the rules project a rising CPU trend, for scale-ups only, "
+        "so that a steep ramp is met before it saturates (about a pod's start-up plus a "
+        "cycle); 0 turns the look-ahead off.",
+    )
+    trend_window_s: float = Field(
+        180.0, gt=0, description="How far back the CPU trend of a workload looks."
+    )
+    list_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        description="Deadline for listing the managed workloads in one cycle (several API "
+        "calls per namespace, each also under cluster.request_timeout_s).",
+    )
+    blind_backoff_max_s: float = Field(
+        120.0,
+        gt=0,
+        description="Longest wait between cycles while Prometheus or the API server cannot "
+        "be read; the wait starts at interval_s and doubles.",
+    )
+    refused_retry_s: float = Field(
+        60.0,
+        ge=0,
+        description="After the executor refuses a change (other than for a cooldown, whose "
+        "end is known), how long the loop waits before proposing the same direction for that "
+        "workload again, unless its replicas change; keeps a standing refusal from filling "
+        "the audit log every cycle.",
+    )
+    audit_cycles: bool = Field(
+        True,
+        description="Write one small 'cycle' record per cycle (workloads, total replicas, "
+        "peak CPU), so what the loop saw, not only what it did, is in the audit log.",
+    )
 
 
 class ServiceSettings(_Group):
@@ -164,6 +206,53 @@ class ServiceSettings(_Group):
     shutdown_grace_s: float = Field(
         10.0, gt=0, description="Longest wait for an in-flight write on shutdown."
     )
+    log_level: str = Field(
+        "info",
+        pattern="^(debug|info|warning|error)$",
+        description="Least severe log level written to stderr (JSON lines).",
+    )
+
+
+class ApprovalSettings(_Group):
+    """Human control: approvals and their tokens, snapshots, overrides and the kill switch."""
+
+    token_ttl_s: float = Field(
+        300.0, gt=0, description="Seconds a pending approval (and its token) stays valid."
+    )
+    production_token_ttl_s: float = Field(
+        600.0,
+        gt=0,
+        description="Seconds a pending approval stays valid in a production namespace "
+        "(risk.production_namespaces): production changes often need a second person.",
+    )
+    snapshot_retention_s: float = Field(
+        7 * 86400.0, gt=0, description="Seconds snapshots (and closed approvals) are kept."
+    )
+    state_dir: Path | None = Field(
+        None,
+        description="Directory of the approvals, snapshots and overrides; None means next to "
+        "the audit log, named after it with '.state' appended.",
+    )
+    kill_switch: bool = Field(
+        False, description="Put everything into observe mode: evaluate and record, never write."
+    )
+    kill_switch_file: Path | None = Field(
+        None,
+        description="While this file exists the kill switch is on, read on every proposal so "
+        "it needs no restart; None means 'kill-switch' in the state directory.",
+    )
+    override_max_s: float = Field(
+        4 * 3600.0, gt=0, description="Longest an emergency override may last, in seconds."
+    )
+
+
+def state_dir_for(settings: Settings, audit_path: Path | None = None) -> Path:
+    """Where approvals, snapshots and overrides live: ``approvals.state_dir``, else next to
+    the audit log (``audit_path`` when given, else ``audit.path``) as ``<log name>.state``."""
+    if settings.approvals.state_dir is not None:
+        return settings.approvals.state_dir
+    log = audit_path if audit_path is not None else settings.audit.path
+    return log.with_name(log.name + ".state")
 
 
 class Settings(_Group):
@@ -180,6 +269,8 @@ class Settings(_Group):
     audit: AuditSettings = Field(default_factory=AuditSettings)
     loop: LoopSettings = Field(default_factory=LoopSettings)
     service: ServiceSettings = Field(default_factory=ServiceSettings)
+    risk: RiskSettings = Field(default_factory=RiskSettings)
+    approvals: ApprovalSettings = Field(default_factory=ApprovalSettings)
 
     @field_validator("workloads")
     @classmethod
@@ -191,9 +282,10 @@ class Settings(_Group):
         return value
 
     def limits_for(self, ref: WorkloadRef, annotations: tuple[tuple[str, str], ...] = ()) -> Limits:
-        """The limits for one workload: global, then the config file's, then annotations."""
+        """The limits for one workload: global, then the config file's, then annotations,
+        which may only tighten (ValueError naming the annotation otherwise)."""
         limits = self.guardrails.with_overrides(self.workloads.get(str(ref), {}))
-        return limits.with_overrides(annotations)
+        return tightened(limits, annotations)
 
 
 def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:

@@ -46,3 +46,7 @@ class MetricsUnavailable(ClaudescaleError):
 
 class AuditError(ClaudescaleError):
     """The audit log could not be written or read; nothing is changed without it."""
+
+
+class StateError(ClaudescaleError):
+    """The approvals, snapshots or overrides state could not be read or written."""

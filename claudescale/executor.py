@@ -9,17 +9,19 @@ not become an unchecked "5→4".
 
 from __future__ import annotations
 
+import logging
 import math
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import anyio
 from anyio.abc import TaskStatus
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from claudescale.config import Mode, Settings
+from claudescale.config import Settings, state_dir_for
 from claudescale.core import history as hist
 from claudescale.core.guardrails import Situation, evaluate
 from claudescale.core.limits import Limits
@@ -35,8 +37,19 @@ from claudescale.core.model import (
     WorkloadState,
     block,
 )
-from claudescale.errors import ClusterError, Conflict, MetricsUnavailable, NotFound
+from claudescale.decision_records import evaluation_fields, proposal_fields
+from claudescale.errors import (
+    AuditError,
+    ClusterError,
+    Conflict,
+    MetricsUnavailable,
+    NotFound,
+    StateError,
+)
+from claudescale.gatekeeper import Gatekeeper
 from claudescale.ports import AuditSink, Clock, Cluster, MetricsSource
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -58,6 +71,7 @@ class Executor:
         settings: Settings,
         *,
         queue_size: int = 256,
+        gatekeeper: Gatekeeper | None = None,
     ) -> None:
         self._cluster = cluster
         self._metrics = metrics
@@ -67,10 +81,18 @@ class Executor:
         self._histories: dict[WorkloadRef, History] = {}
         self._default_history = History()
         self._in_flight: set[WorkloadRef] = set()
-        self._writes_done_at: dict[WorkloadRef, float] = {}
+        self._known_at: dict[WorkloadRef, float] = {}
+        """Per workload, when our newest read began or our newest write finished (monotonic)."""
         send, receive = anyio.create_memory_object_stream[_Ticket](queue_size)
         self._send: MemoryObjectSendStream[_Ticket] = send
         self._receive: MemoryObjectReceiveStream[_Ticket] = receive
+        if gatekeeper is None:
+            # The stores live next to the log this executor really writes (replay and tests
+            # hand it one outside the settings' audit.path).
+            log_path = getattr(audit, "path", None)
+            state_dir = state_dir_for(settings, log_path if isinstance(log_path, Path) else None)
+            gatekeeper = Gatekeeper(settings, audit, clock, state_dir)
+        self.gatekeeper = gatekeeper
 
     # -- start-up -------------------------------------------------------------------------
 
@@ -138,7 +160,8 @@ class Executor:
 
     def refuse(self, proposal: Proposal, code: Code, message: str) -> Verdict:
         """Record a proposal that never reached the queue (a reply that did not parse)."""
-        self._audit.append("proposal", _proposal_fields(proposal))
+        proposal = _with_id(proposal)
+        self._audit.append("proposal", proposal_fields(proposal))
         verdict = block(code, message, proposal.from_replicas, None)
         ticket = _Ticket(proposal)
         self._finish(ticket, verdict)
@@ -146,7 +169,7 @@ class Executor:
 
     async def submit(self, proposal: Proposal) -> Verdict:
         """Queue a proposal and wait for its verdict."""
-        ticket = _Ticket(proposal)
+        ticket = _Ticket(_with_id(proposal))
         await self._send.send(ticket)
         await ticket.done.wait()
         assert ticket.verdict is not None
@@ -182,10 +205,11 @@ class Executor:
 
     def observe(self, states: Iterable[WorkloadState], read_started_at: float) -> None:
         """Record replica changes nobody here made, from a read that began at
-        ``read_started_at`` (monotonic). Reads older than our last write are ignored."""
+        ``read_started_at`` (monotonic). A read that began before our own last read or write
+        of that workload is older than what we know, and is ignored."""
         for state in states:
             ref = state.ref
-            if ref in self._in_flight or read_started_at < self._writes_done_at.get(ref, -math.inf):
+            if ref in self._in_flight or read_started_at < self._known_at.get(ref, -math.inf):
                 continue
             self._note_replicas(state)
 
@@ -194,22 +218,47 @@ class Executor:
     async def _handle(self, ticket: _Ticket) -> None:
         proposal = ticket.proposal
         try:
-            self._audit.append("proposal", _proposal_fields(proposal))
-            verdict = await self._decide_and_apply(proposal)
+            self._audit.append("proposal", proposal_fields(proposal))
+            try:
+                verdict = await self._decide_and_apply(proposal)
+            except StateError as exc:
+                # Fail closed: every state error comes before the write (snapshot, approval).
+                verdict = block(
+                    Code.WRITE_FAILED,
+                    f"Refused scaling {proposal.ref} to {proposal.target_replicas}: {exc} "
+                    "Nothing was changed.",
+                    proposal.from_replicas,
+                    proposal.target_replicas,
+                )
+            except AuditError:
+                raise  # nothing may change without a record: stop the service loudly
+            except Exception as exc:
+                # A bug or a surprise from an adapter must not kill the executor and leave
+                # this proposal without a verdict; a write in progress records its own outcome.
+                log.exception("Unexpected error while handling a proposal for %s.", proposal.ref)
+                verdict = block(
+                    Code.WRITE_FAILED,
+                    f"Refused scaling {proposal.ref} to {proposal.target_replicas}: unexpected "
+                    f"{type(exc).__name__} ({exc}).",
+                    proposal.from_replicas,
+                    proposal.target_replicas,
+                )
+            self.gatekeeper.after(proposal, verdict)
         finally:
             self._in_flight.discard(proposal.ref)
         self._finish(ticket, verdict)
 
     async def _decide_and_apply(self, proposal: Proposal) -> Verdict:
         ref = proposal.ref
-        timeout_s = self._settings.cluster.request_timeout_s
+        read_started_at = self._clock.now()
         try:
-            with anyio.fail_after(timeout_s):
+            with anyio.fail_after(self._settings.cluster.read_timeout_s):
                 state = await self._cluster.read_workload(ref)
         except NotFound:
             return block(Code.TARGET_GONE, f"Refused scaling {ref}: the Deployment does not exist.")
         except (ClusterError, TimeoutError) as exc:
             return block(Code.WRITE_FAILED, f"Refused scaling {ref}: could not read it ({exc}).")
+        self._known_at[ref] = max(self._known_at.get(ref, -math.inf), read_started_at)
         self._note_replicas(state)
         try:
             limits = self._settings.limits_for(ref, state.overrides)
@@ -218,29 +267,48 @@ class Executor:
                 Code.INVALID_TARGET,
                 f"Refused scaling {ref}: its claudescale.io annotations are invalid: {exc}",
             )
+        # -- the gate: approvals, overrides, risk and modes (claudescale.gatekeeper) --
+        refused = self.gatekeeper.check_attached(state, proposal)
+        if refused is not None:
+            return refused
+        limits = self.gatekeeper.limits(ref, limits, proposal)
         reading = await self._read_cpu(state) if proposal.action is not Action.HOLD else None
         now = self._clock.now()
         situation = Situation(state, reading, self.history(ref), limits, now)
         verdict = evaluate(situation, proposal)
-        self._audit.append("evaluation", _inputs(situation, proposal, verdict))
+        self._audit.append("evaluation", evaluation_fields(situation, proposal, verdict))
         if not verdict.allowed:
+            self.gatekeeper.settle(proposal, verdict)
             return verdict
-        if self._settings.mode is Mode.OBSERVE:
-            return block(
-                Code.DRY_RUN,
-                f"Would scale {ref} {state.replicas}→{proposal.target_replicas} "
-                "(observe mode: nothing written).",
-                state.replicas,
-                proposal.target_replicas,
-            )
+        gated = self.gatekeeper.decide(state, proposal, limits, situation.history, now)
+        if gated is not None:
+            return gated
         return await self._write(state, proposal, limits)
+
+    async def process_approvals(self) -> list[Verdict]:
+        """Once per poll cycle: copy decisions made elsewhere (``claudescale approve`` in
+        another process, the MCP tools) into the audit log, expire what is due, prune old
+        snapshots, and carry out each approved change through the whole gate again. Nothing
+        is submitted while the kill switch is on or in observe mode; a no-op when nothing is
+        approved. Call it while ``run`` is running (it waits for the verdicts). A state file
+        that cannot be read is recorded (``approvals_unavailable``) and nothing is done."""
+        try:
+            proposals = self.gatekeeper.housekeeping()
+        except StateError as exc:
+            self._audit.append("approvals_unavailable", {"message": str(exc)}, durable=True)
+            return []
+        return [await self.submit(p) for p in proposals]
 
     async def _write(self, state: WorkloadState, proposal: Proposal, limits: Limits) -> Verdict:
         ref, before, after = state.ref, state.replicas, proposal.target_replicas
+        snapshot = self.gatekeeper.snapshot(state, proposal)
         intent_id = uuid.uuid4().hex
         intent = {
             "workload": str(ref),
             "intent_id": intent_id,
+            "proposal_id": proposal.proposal_id,
+            "snapshot_id": snapshot.id,
+            "approval_id": proposal.approval_id,
             "uid": state.uid,
             "from": before,
             "to": after,
@@ -252,17 +320,22 @@ class Executor:
         # Once the intent is on disk, finish the write and record its outcome even if we are
         # being cancelled, within the API deadline: an intent never stays without outcome.
         with anyio.CancelScope(shield=True):
-            code, message = await self._patch(state, after)
+            code, message, maybe_landed = await self._patch(state, after)
             now = self._clock.now()
             if code is Code.OK:
                 self._histories[ref] = hist.after_action(self.history(ref), now, before, after)
-            self._writes_done_at[ref] = now
+            elif maybe_landed:
+                self._histories[ref] = hist.after_unknown_write(
+                    self.history(ref), now, before, after
+                )
+            self._known_at[ref] = now
             self._audit.append(
                 "outcome",
                 {
                     "workload": str(ref),
                     "intent_id": intent_id,
-                    "code": code.value,
+                    "proposal_id": proposal.proposal_id,
+                    "code": "unknown" if maybe_landed else code.value,
                     "from": before,
                     "to": after,
                     "message": message,
@@ -279,31 +352,48 @@ class Executor:
             )
         return block(code, f"Refused scaling {ref} {before}→{after}: {message}", before, after)
 
-    async def _patch(self, state: WorkloadState, replicas: int) -> tuple[Code, str]:
+    async def _patch(self, state: WorkloadState, replicas: int) -> tuple[Code, str, bool]:
+        """Write, and say how it went: (code, sentence, whether it may have landed unseen)."""
         ref = state.ref
-        timeout_s = self._settings.cluster.request_timeout_s
-        try:
-            with anyio.fail_after(timeout_s):
-                await self._cluster.scale(ref, replicas, state.resource_version)
-        except Conflict:
-            return Code.CONFLICT, (
-                "someone changed the Deployment since we read it (409); not retried."
-            )
-        except NotFound:
-            return Code.TARGET_GONE, "the Deployment was deleted before the write."
-        except (ClusterError, TimeoutError) as exc:
-            # The answer was lost, not necessarily the write: look before saying it failed.
-            if await self._write_landed(state, replicas):
-                return Code.OK, "written (confirmed by a re-read after a lost answer)."
-            return Code.WRITE_FAILED, f"the write failed ({type(exc).__name__}: {exc})."
-        return Code.OK, "written."
-
-    async def _write_landed(self, state: WorkloadState, replicas: int) -> bool:
         try:
             with anyio.fail_after(self._settings.cluster.request_timeout_s):
+                await self._cluster.scale(ref, replicas, state.resource_version)
+        except Conflict:
+            why = "someone changed the Deployment since we read it (409); not retried."
+            return Code.CONFLICT, why, False
+        except NotFound:
+            return Code.TARGET_GONE, "the Deployment was deleted before the write.", False
+        except ClusterError as exc:
+            if not exc.retryable:
+                return Code.WRITE_FAILED, f"the API server refused the write ({exc}).", False
+            lost: Exception = exc
+        except (TimeoutError, OSError) as exc:
+            lost = exc
+        except Exception as exc:
+            log.exception("Unexpected error from the cluster adapter while scaling %s.", ref)
+            lost = exc
+        else:
+            return Code.OK, "written.", False
+        # The answer was lost, not necessarily the write: look before saying it failed.
+        landed = await self._write_landed(state, replicas)
+        if landed:
+            return Code.OK, "written (confirmed by a re-read after a lost answer).", False
+        what = f"{type(lost).__name__}: {lost}"
+        if landed is None:
+            why = (
+                f"the write's answer was lost ({what}) and the workload could not be re-read; "
+                "it counts as executed for cooldowns in case it landed."
+            )
+            return Code.WRITE_FAILED, why, True
+        return Code.WRITE_FAILED, f"the write failed ({what}); a re-read shows it did not.", False
+
+    async def _write_landed(self, state: WorkloadState, replicas: int) -> bool | None:
+        """Whether a write whose answer was lost is visible; None when we cannot tell."""
+        try:
+            with anyio.fail_after(self._settings.cluster.read_timeout_s):
                 fresh = await self._cluster.read_workload(state.ref)
         except (ClusterError, TimeoutError):
-            return False
+            return None
         return fresh.replicas == replicas and fresh.resource_version != state.resource_version
 
     async def _read_cpu(self, state: WorkloadState) -> CpuReading | None:
@@ -355,7 +445,7 @@ class Executor:
     # -- verdicts -------------------------------------------------------------------------
 
     def _busy(self, proposal: Proposal) -> Verdict:
-        self._audit.append("proposal", _proposal_fields(proposal))
+        self._audit.append("proposal", proposal_fields(proposal))
         return block(
             Code.BUSY,
             f"Refused scaling {proposal.ref} to {proposal.target_replicas}: "
@@ -383,56 +473,8 @@ class Executor:
         ticket.done.set()
 
 
-def _proposal_fields(proposal: Proposal) -> dict[str, Any]:
-    return {
-        "workload": str(proposal.ref),
-        "proposal_id": proposal.proposal_id,
-        "source": proposal.source.value,
-        "actor": proposal.actor or proposal.source.value,
-        "action": proposal.action.value,
-        "target": proposal.target_replicas,
-        "from": proposal.from_replicas,
-        "reason": proposal.reason,
-    }
-
-
-def _inputs(situation: Situation, proposal: Proposal, verdict: Verdict) -> dict[str, Any]:
-    """Everything needed to re-run the verdict later, as plain JSON values."""
-    state, reading, history = situation.state, situation.reading, situation.history
-    return {
-        "workload": str(state.ref),
-        "proposal_id": proposal.proposal_id,
-        "code": verdict.code.value,
-        "now": situation.now,
-        "state": {
-            "uid": state.uid,
-            "replicas": state.replicas,
-            "resource_version": state.resource_version,
-            "paused": state.paused,
-            "owner": state.owner,
-            "managed": state.managed,
-            "rollout_in_progress": state.rollout_in_progress,
-            "pods": [[p.name, p.ready, p.terminating, p.cpu_request_cores] for p in state.pods],
-        },
-        "reading": None
-        if reading is None
-        else {
-            "percent": _json_float(reading.percent),
-            "age_s": reading.age_s,
-            "missing_pods": list(reading.missing_pods),
-        },
-        "history": {
-            "last_scale_up_at": history.last_scale_up_at,
-            "last_change_at": history.last_change_at,
-            "action_times": list(history.action_times),
-            "reversion_times": list(history.reversion_times),
-            "external_controller": history.external_controller,
-        },
-        "limits": situation.limits.model_dump(mode="json"),
-    }
-
-
-def _json_float(value: float | None) -> float | str | None:
-    if value is None or math.isfinite(value):
-        return value
-    return str(value)
+def _with_id(proposal: Proposal) -> Proposal:
+    """Every proposal gets an id, so its records can be joined in the audit log."""
+    if proposal.proposal_id:
+        return proposal
+    return replace(proposal, proposal_id=uuid.uuid4().hex[:16])

@@ -23,7 +23,7 @@ from claudescale.audit import (
     RecordFilter,
     iter_records,
     list_segments,
-    read_for_recovery,
+    recovery_records,
     select_records,
     verify,
 )
@@ -595,32 +595,17 @@ def test_verifying_and_reading_a_large_log_use_constant_memory(tmp_path: Path) -
 # Recovery.
 
 
-def test_recovery_keeps_what_the_executor_needs_per_workload(tmp_path: Path) -> None:
+def test_recovery_streams_the_records_of_a_log_that_verifies(tmp_path: Path) -> None:
     path = tmp_path / "audit.jsonl"
-    with AuditLog(path, 1 << 20, ManualClock(epoch="boot-1")) as log:
-        log.append("proposal", {"workload": "shop/web", "source": "rules"})
-        log.append("intent", {"workload": "shop/web", "intent_id": "a"}, durable=True)
-        log.append("outcome", {"workload": "shop/web", "intent_id": "a", "code": "ok"})
-        log.append("intent", {"workload": "shop/web", "intent_id": "b"}, durable=True)
-        log.append("outcome", {"workload": "shop/web", "intent_id": "b", "code": "conflict"})
-        log.append("external_change", {"workload": "shop/api", "to": 5})
-        log.append("external_controller_set", {"workload": "shop/api"})
-        log.append("intent", {"workload": "shop/api", "intent_id": "c"}, durable=True)
-
-    scan = read_for_recovery(path)
-
-    assert scan.verified and scan.problem is None
-    assert (scan.last_epoch, scan.last_seq, scan.records) == ("boot-1", 7, 8)
-    assert [r["seq"] for r in scan.by_workload["shop/web"]] == [2]
-    assert [r["kind"] for r in scan.by_workload["shop/api"]] == [
-        "external_change",
-        "external_controller_set",
-        "intent",
-    ]
-    assert [r["intent_id"] for r in scan.unmatched_intents] == ["c"]
+    with AuditLog(path, 1 << 20, ManualClock()) as log:
+        for n in range(3):
+            log.append("outcome", {"workload": "shop/web", "code": "ok", "n": n})
+    recovery = recovery_records(path)
+    assert recovery.problem is None and recovery.records is not None
+    assert [r["n"] for r in recovery.records] == [0, 1, 2]
 
 
-def test_recovery_reports_a_broken_chain_and_keeps_what_is_readable(tmp_path: Path) -> None:
+def test_recovery_trusts_nothing_in_a_broken_chain_and_says_where(tmp_path: Path) -> None:
     path = tmp_path / "audit.jsonl"
     with AuditLog(path, 1 << 20, ManualClock()) as log:
         for n in range(4):
@@ -628,23 +613,13 @@ def test_recovery_reports_a_broken_chain_and_keeps_what_is_readable(tmp_path: Pa
     lines = lines_of(path)
     del lines[1]
     rewrite(path, lines)
-
-    scan = read_for_recovery(path)
-
-    assert not scan.verified
-    assert scan.problem is not None and "line 2 (seq 2)" in scan.problem
-    assert [r["n"] for r in scan.by_workload["shop/web"]] == [0, 2, 3]
+    recovery = recovery_records(path)
+    assert recovery.records is None
+    assert recovery.problem is not None and "line 2 (seq 2)" in recovery.problem
 
 
-def test_recovery_keeps_only_the_newest_records_of_each_kind(tmp_path: Path) -> None:
+def test_recovery_treats_an_empty_log_as_no_history(tmp_path: Path) -> None:
     path = tmp_path / "audit.jsonl"
-    with AuditLog(path, 1 << 20, ManualClock()) as log:
-        log.append("external_controller_set", {"workload": "shop/web"})
-        for n in range(10):
-            log.append("external_change", {"workload": "shop/web", "n": n})
-
-    scan = read_for_recovery(path, keep_per_kind=3)
-
-    kept = scan.by_workload["shop/web"]
-    assert [r["kind"] for r in kept] == ["external_controller_set"] + ["external_change"] * 3
-    assert [r.get("n") for r in kept[1:]] == [7, 8, 9]
+    AuditLog(path, 1 << 20, ManualClock()).close()
+    recovery = recovery_records(path)
+    assert recovery.records is None and recovery.problem is not None

@@ -155,7 +155,10 @@ class KubernetesCluster:
             ref.namespace,
             body,
         )
-        return str(answer["metadata"]["resourceVersion"])
+        # The write happened; a malformed answer must not turn it into an error.
+        metadata = answer.get("metadata") if isinstance(answer, dict) else None
+        version = metadata.get("resourceVersion") if isinstance(metadata, dict) else None
+        return str(version) if version is not None else ""
 
     # --- helpers ----------------------------------------------------------------------------
 

@@ -2,7 +2,7 @@
 
 Layer: orchestration support (local files only); it must not speak to the cluster, metrics
 or models. ``AuditLog`` writes (the ``AuditSink`` port), ``iter_records`` and
-``select_records`` stream, ``verify`` checks the chain, ``read_for_recovery`` gives the
+``select_records`` stream, ``verify`` checks the chain, ``recovery_records`` gives the
 executor what it must remember after a restart. The format is described in
 ``claudescale.audit.format``.
 
@@ -16,21 +16,20 @@ from __future__ import annotations
 from claudescale.audit.format import ENVELOPE_KEYS, ZERO_HASH, Segment, list_segments
 from claudescale.audit.log import AuditLog
 from claudescale.audit.reader import RecordFilter, iter_records, select_records
-from claudescale.audit.recovery import RECOVERY_KINDS, RecoveryScan, read_for_recovery
+from claudescale.audit.recovery import Recovery, recovery_records
 from claudescale.audit.verify import VerifyResult, verify
 
 __all__ = [
     "ENVELOPE_KEYS",
-    "RECOVERY_KINDS",
     "ZERO_HASH",
     "AuditLog",
     "RecordFilter",
-    "RecoveryScan",
+    "Recovery",
     "Segment",
     "VerifyResult",
     "iter_records",
     "list_segments",
-    "read_for_recovery",
+    "recovery_records",
     "select_records",
     "verify",
 ]

@@ -1,18 +1,29 @@
-"""``claudescale audit verify``: check the audit log's hash chain and say where it breaks.
+"""``claudescale audit verify|list|export``: check the audit log's hash chain and say where it
+breaks; list or export the records an auditor asks for.
 
-Layer: edge. Reads settings only to find the log; never writes to it. The ``audit`` group is
-built so that later actions (``list``, ``export``) add one ``_add_<action>`` each and share
-the log options.
+Layer: edge. Reads settings only to find the log; never writes to it. ``list`` and ``export``
+stream: one record at a time from ``select_records`` to the output, so a log of millions of
+records is never held in memory. Filters: a time range (ISO-8601, on the records' wall clock),
+workload, source, actor, outcome, code and kind. ``export`` writes JSON lines (the records as
+stored, hash included) or CSV with the fixed columns in ``CSV_COLUMNS``.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
+import io
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-from claudescale.audit import verify
+import orjson
+
+from claudescale.audit import RecordFilter, select_records, verify
 from claudescale.config import load_settings
+from claudescale.errors import ConfigError
 
 EXIT_OK = 0
 EXIT_BROKEN = 1
@@ -22,6 +33,8 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("audit", help="Check and read the audit log.")
     actions = parser.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
     _add_verify(actions)
+    _add_list(actions)
+    _add_export(actions)
 
 
 def _log_options() -> argparse.ArgumentParser:
@@ -61,3 +74,170 @@ def _verify(args: argparse.Namespace) -> int:
     result = verify(log_path(args))
     print(result.message)
     return EXIT_OK if result.ok else EXIT_BROKEN
+
+
+CSV_COLUMNS = (
+    "seq",
+    "time",
+    "kind",
+    "workload",
+    "source",
+    "actor",
+    "outcome",
+    "code",
+    "from",
+    "to",
+    "approval_id",
+    "snapshot_id",
+    "override_id",
+    "intent_id",
+    "proposal_id",
+    "message",
+    "hash",
+)
+"""The export's CSV columns, always these and in this order; ``time`` is ISO-8601 UTC."""
+
+
+def _filter_options() -> argparse.ArgumentParser:
+    options = argparse.ArgumentParser(add_help=False)
+    options.add_argument("--since", help="Records at or after this ISO-8601 time (UTC if bare).")
+    options.add_argument("--until", help="Records before this ISO-8601 time (UTC if bare).")
+    options.add_argument("--workload", help="Only this namespace/name.")
+    options.add_argument(
+        "--source",
+        help="Only this source: rules, model_sampling, model_provider, "
+        "mcp_client, cli, rollback, replay.",
+    )
+    options.add_argument("--actor", help="Only records naming this actor, e.g. cli:alice.")
+    options.add_argument("--outcome", help="Only this outcome: executed, blocked, held, pending.")
+    options.add_argument("--code", help="Only this verdict code, e.g. approval_required.")
+    options.add_argument(
+        "--kind", action="append", help="Only this record kind (repeatable), e.g. verdict."
+    )
+    return options
+
+
+def _add_list(actions: Any) -> None:
+    parser = actions.add_parser(
+        "list",
+        parents=[_log_options(), _filter_options()],
+        help="Print matching records, one line each, oldest first.",
+    )
+    parser.set_defaults(handler=_list)
+
+
+def _add_export(actions: Any) -> None:
+    parser = actions.add_parser(
+        "export",
+        parents=[_log_options(), _filter_options()],
+        help="Write matching records as JSON lines or CSV, streamed.",
+    )
+    parser.add_argument("--format", choices=("json", "csv"), default="json")
+    parser.add_argument(
+        "--output", type=Path, default=None, help="File to write (default: standard output)."
+    )
+    parser.set_defaults(handler=_export)
+
+
+def parse_time(text: str, option: str) -> float:
+    """Unix seconds of an ISO-8601 time; a time without a zone is UTC."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(
+            f"{option} {text!r}: not an ISO-8601 time such as 2026-05-01T12:00:00Z."
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def record_filter(args: argparse.Namespace) -> RecordFilter:
+    return RecordFilter(
+        since_ts=parse_time(args.since, "--since") if args.since else None,
+        until_ts=parse_time(args.until, "--until") if args.until else None,
+        workload=args.workload,
+        source=args.source,
+        outcome=args.outcome,
+        code=args.code,
+        kinds=frozenset(args.kind) if args.kind else None,
+    )
+
+
+def matching(args: argparse.Namespace) -> Iterator[dict[str, Any]]:
+    """The records the options ask for, streamed in log order."""
+    records = select_records(log_path(args), record_filter(args))
+    if args.actor is None:
+        return records
+    return (r for r in records if r.get("actor") == args.actor)
+
+
+def iso_time(ts: Any) -> str:
+    if not isinstance(ts, int | float):
+        return ""
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")
+
+
+def _list(args: argparse.Namespace) -> int:
+    out = sys.stdout
+    for record in matching(args):
+        who = record.get("actor") or record.get("source") or "-"
+        code = record.get("code") or ""
+        text = record_text(record)
+        out.write(
+            f"{record['seq']} {iso_time(record.get('ts'))} {record.get('kind')} "
+            f"{record.get('workload') or '-'} {who} {code} {text}".rstrip()
+            + "\n"
+        )
+    return EXIT_OK
+
+
+def _export(args: argparse.Namespace) -> int:
+    records = matching(args)
+    if args.output is None:
+        write_export(records, args.format, sys.stdout.buffer)
+        sys.stdout.flush()
+        return EXIT_OK
+    with args.output.open("wb") as stream:
+        write_export(records, args.format, stream)
+    return EXIT_OK
+
+
+def write_export(records: Iterator[dict[str, Any]], form: str, stream: IO[bytes]) -> int:
+    """Write ``records`` as JSON lines or CSV to a binary stream; returns how many."""
+    count = 0
+    if form == "json":
+        for record in records:
+            stream.write(orjson.dumps(record) + b"\n")
+            count += 1
+        stream.flush()
+        return count
+    text = io.TextIOWrapper(stream, encoding="utf-8", newline="", write_through=False)
+    try:
+        writer = csv.writer(text)
+        writer.writerow(CSV_COLUMNS)
+        for record in records:
+            writer.writerow(_csv_row(record))
+            count += 1
+        text.flush()
+    finally:
+        text.detach()
+    return count
+
+
+def _csv_row(record: dict[str, Any]) -> list[Any]:
+    row: list[Any] = []
+    for column in CSV_COLUMNS:
+        if column == "time":
+            row.append(iso_time(record.get("ts")))
+        elif column == "message":
+            row.append(record_text(record))
+        else:
+            value = record.get(column)
+            row.append("" if value is None else value)
+    return row
+
+
+def record_text(record: dict[str, Any]) -> str:
+    """The record's sentence: its message, else the proposal's reason, else an override's why."""
+    return str(record.get("message") or record.get("reason") or record.get("why") or "")

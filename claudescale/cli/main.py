@@ -20,6 +20,11 @@ COMMAND_MODULES = (
     "claudescale.cli.replay_cmd",
     "claudescale.cli.audit_cmd",
     "claudescale.cli.sim_cmd",
+    "claudescale.cli.approvals_cmd",
+    "claudescale.cli.snapshots_cmd",
+    "claudescale.cli.override_cmd",
+    "claudescale.cli.run_cmd",
+    "claudescale.cli.demo_cmd",
 )
 
 EXIT_USAGE = 2

@@ -26,6 +26,7 @@ from claudescale.core.model import (
     block,
     hold,
 )
+from claudescale.core.risk import critical_match
 from claudescale.core.utilisation import classify
 
 RATE_WINDOW_S = 3600.0
@@ -211,16 +212,15 @@ def check_critical(situation: Situation, proposal: Proposal) -> Verdict | None:
     limits = situation.limits
     if str(state.ref) in limits.critical_allow:
         return None
-    name = state.ref.name.casefold()
-    for pattern in limits.critical_patterns:
-        if pattern and pattern.casefold() in name:
-            return _refuse(
-                situation,
-                proposal,
-                Code.CRITICAL_WORKLOAD,
-                f"the name matches the critical pattern {pattern!r}; an operator must "
-                "allow-list it (guardrails.critical_allow).",
-            )
+    pattern = critical_match(state.ref, limits)
+    if pattern is not None:
+        return _refuse(
+            situation,
+            proposal,
+            Code.CRITICAL_WORKLOAD,
+            f"the name matches the critical pattern {pattern!r}; an operator must "
+            "allow-list it (guardrails.critical_allow).",
+        )
     return None
 
 

@@ -133,11 +133,12 @@ def recover(records: Iterable[Mapping[str, Any]], *, epoch: str, now: float) -> 
         if kind == "outcome":
             if record.get("code") == "ok":
                 history = after_action(history, mono, int(record["from"]), int(record["to"]))
-            elif record.get("code") == "unknown" and intent is not None:
-                # Dated from the intent: the write could have landed as early as then.
-                history = after_unknown_write(
-                    history, float(intent["mono"]), int(record["from"]), int(record["to"])
-                )
+            elif record.get("code") == "unknown":
+                # Dated from the intent, when the write could have landed, if that time is on
+                # our clock; otherwise from this record, which is later and so safe.
+                same_boot = intent is not None and intent.get("epoch") == epoch
+                at = float(intent["mono"]) if intent is not None and same_boot else mono
+                history = after_unknown_write(history, at, int(record["from"]), int(record["to"]))
         elif kind == "external_change":
             history = replace(
                 history,

@@ -82,6 +82,46 @@ class Limits(BaseModel):
             raise ValueError(describe_validation_error(exc)) from None
 
 
+# Which way each limit tightens. Annotations on a Deployment may only tighten: whoever can
+# edit a Deployment must not be able to loosen what the operator configured.
+_TIGHTER_WHEN_HIGHER = frozenset(
+    {"min_replicas", "cooldown_up_s", "cooldown_down_s", "reversion_window_s"}
+)
+_TIGHTER_WHEN_LOWER = frozenset(
+    {
+        "max_replicas",
+        "max_step_down",
+        "scale_down_cpu_below_percent",
+        "reason_max_chars",
+        "metric_max_age_s",
+        "cpu_percent_ceiling",
+        "max_actions_per_hour",
+        "reversion_limit",
+    }
+)
+
+
+def tightened(limits: Limits, overrides: Iterable[tuple[str, str]]) -> Limits:
+    """Apply annotation overrides that only tighten ``limits``; ValueError names any other."""
+    items = list(overrides)
+    if not items:
+        return limits
+    candidate = limits.with_overrides(items)
+    for key, raw in items:
+        if key not in _TIGHTER_WHEN_HIGHER | _TIGHTER_WHEN_LOWER:
+            raise ValueError(
+                f"{ANNOTATION_PREFIX}{key.replace('_', '-')}: not settable by annotation"
+            )
+        before, after = getattr(limits, key), getattr(candidate, key)
+        looser = after < before if key in _TIGHTER_WHEN_HIGHER else after > before
+        if looser:
+            raise ValueError(
+                f"{ANNOTATION_PREFIX}{key.replace('_', '-')}: {raw!r} would loosen the "
+                f"operator's limit of {before!r}; annotations may only tighten"
+            )
+    return candidate
+
+
 def annotation_overrides(annotations: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
     """Pick guardrail overrides out of ``claudescale.io/<kebab-key>`` annotations.
 

@@ -6,7 +6,7 @@ Layer: pure core. Frozen, slotted dataclasses only; no I/O, no clock reads, no a
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 
@@ -128,6 +128,14 @@ class Proposal:
     actor: str = ""
     """Who acted, e.g. ``cli:alice`` or the MCP client's name; empty means the source itself."""
     proposal_id: str = ""
+    approval_id: str = ""
+    """A human approval this proposal carries out; the executor checks it against fresh state
+    and uses it up before the write."""
+    approval_token: str = field(default="", repr=False)
+    """The approval's confirmation token, when the caller has one (the MCP path); checked
+    against the stored hash. Never written to the audit log."""
+    rollback_of: str = ""
+    """The snapshot ID this proposal restores (source ``rollback``)."""
 
 
 class Outcome(StrEnum):
@@ -171,6 +179,15 @@ class Code(StrEnum):
     CRITICAL_WORKLOAD = "critical_workload"
     LLM_UNAVAILABLE = "llm_unavailable"
     DRY_RUN = "dry_run"
+    APPROVAL_INVALID = "approval_invalid"
+    """No such approval, or its token does not match (tampered)."""
+    APPROVAL_EXPIRED = "approval_expired"
+    APPROVAL_USED = "approval_used"
+    """The approval (its token) was already used: approvals are single use."""
+    APPROVAL_MISMATCH = "approval_mismatch"
+    """The workload or the change differs from what was approved (uid, replicas, target,
+    resourceVersion)."""
+    APPROVAL_REJECTED = "approval_rejected"
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +199,10 @@ class Verdict:
     message: str
     from_replicas: int | None = None
     to_replicas: int | None = None
+    approval_id: str = ""
+    """The pending approval this change waits for (outcome ``pending``)."""
+    confirmation_token: str = field(default="", repr=False)
+    """The pending approval's single-use token, handed to the requester only (never audited)."""
 
     @property
     def allowed(self) -> bool:

@@ -218,6 +218,14 @@ def _load(text: object, max_chars: int) -> Any:
         raise _Refused(f"the reply is not acceptable JSON ({_clip(str(exc))})") from None
 
 
+def _require_unicode(key: str, value: str) -> None:
+    """JSON's \\ud800 escapes decode to lone surrogates, which no UTF-8 log can hold."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise _Refused(f"{key} holds an unpaired surrogate escape, which is not text") from None
+
+
 def _unfence(body: str) -> str:
     match = _FENCE.match(body)
     if match is None:
@@ -289,6 +297,7 @@ def _proposal(
     reason = document["reason"]
     if not isinstance(reason, str):
         raise _Refused(f"reason must be a JSON string, got {_show(reason)}")
+    _require_unicode("reason", reason)
 
     has_namespace, has_name = "namespace" in keys, "name" in keys
     if has_namespace != has_name:
@@ -298,6 +307,7 @@ def _proposal(
         for key, value in (("namespace", namespace), ("name", name)):
             if not isinstance(value, str):
                 raise _Refused(f"{key} must be a JSON string, got {_show(value)}")
+            _require_unicode(key, value)
         if WorkloadRef(namespace, name) != asked:
             raise _Refused(
                 f"it names {_show(f'{namespace}/{name}')}, not the workload asked about",

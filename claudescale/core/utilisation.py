@@ -20,6 +20,9 @@ from claudescale.core.limits import Limits
 from claudescale.core.model import Code, CpuReading, PodState, WorkloadRef, WorkloadState
 
 _NAMES_SHOWN = 5
+CLOCK_SKEW_TOLERANCE_S = 5.0
+"""Samples up to this far in our future count as fresh; further means our wall clock jumped
+back, and a sample of unknown age is treated as stale."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,9 +60,11 @@ def measure(
       (requests) ``percent``.
     - ``missing_pods`` names the ready pods without a sample. When no ready pod has one (or
       there is no ready pod), ``percent`` is None.
-    - ``age_s`` is ``now_wall_s`` minus the oldest sample timestamp used, never below 0 (a
-      Prometheus clock slightly ahead of ours is not "fresher than now"); infinite when a
-      timestamp is not finite. It is 0.0 when no sample was used.
+    - ``age_s`` is ``now_wall_s`` minus the oldest sample timestamp used. Up to
+      ``CLOCK_SKEW_TOLERANCE_S`` in our future counts as 0 (a Prometheus clock slightly
+      ahead); further in our future, or a timestamp that is not finite, is infinite (our
+      wall clock jumped back, so the age is unknown and the reading is stale). It is 0.0
+      when no sample was used.
     """
     ready = state.ready_pods
     without_request = tuple(pod.name for pod in ready if not _has_request(pod))
@@ -90,7 +95,10 @@ def _age_s(used: Sequence[PodSample], now_wall_s: float) -> float:
     timestamps = [sample.timestamp_s for sample in used]
     if not all(math.isfinite(ts) for ts in timestamps) or not math.isfinite(now_wall_s):
         return math.inf
-    return max(0.0, now_wall_s - min(timestamps))
+    age_s = now_wall_s - min(timestamps)
+    if -CLOCK_SKEW_TOLERANCE_S <= age_s < 0:
+        return 0.0  # a Prometheus clock slightly ahead of ours is not "fresher than now"
+    return age_s if age_s >= 0 else math.inf  # far in our future: our clock jumped back
 
 
 def classify(reading: CpuReading, limits: Limits, ref: WorkloadRef) -> tuple[Code, str] | None:

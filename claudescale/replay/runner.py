@@ -10,19 +10,20 @@ from __future__ import annotations
 import shutil
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import anyio
 from anyio.abc import TaskGroup, TaskStatus
 
-from claudescale.audit import AuditLog, iter_records, verify
+from claudescale.audit import AuditLog, recovery_records
 from claudescale.clock import ManualClock
-from claudescale.config import Settings, parse_settings
+from claudescale.config import Settings
 from claudescale.core.model import Action, Proposal, Source, Verdict
 from claudescale.core.replies import ParseFailure, parse_reply
 from claudescale.executor import Executor
-from claudescale.replay.scenario import Scenario, Step
+from claudescale.replay.scenario import Scenario, Step, replay_settings
 from claudescale.replay.scripted import ScriptedCluster, ScriptedPod, ScriptedWorkload
 
 Emit = Callable[[dict[str, Any]], None]
@@ -38,8 +39,9 @@ class ReplayRun:
         self.clock = ManualClock()
         self.origin = self.clock.now()
         self.ref = scenario.workload.ref
-        self.settings: Settings = parse_settings(
-            {"mode": "autonomous", **scenario.settings, "audit": {"path": str(audit_path)}}
+        settings = replay_settings(scenario)
+        self.settings: Settings = settings.model_copy(
+            update={"audit": settings.audit.model_copy(update={"path": audit_path})}
         )
         self.cluster = ScriptedCluster(self.clock)
         self.workload: ScriptedWorkload = self.cluster.add(self.ref, scenario.start.replicas)
@@ -91,11 +93,8 @@ class ReplayRun:
         self.audit.close()
         if not durable_state:
             _remove_log(self.audit_path)
-        # Judge the log before a new writer creates an empty one: a missing or broken log
-        # cannot tell us the cooldowns, so the executor assumes an action at start-up.
-        trusted = self.audit_path.exists() and verify(self.audit_path).ok
         self.executor = self._new_executor()
-        self.executor.recover(iter_records(self.audit_path) if trusted else None)
+        self.executor.recover(recovery_records(self.audit_path).records)
 
     def _apply(self, step: Step) -> None:
         cluster, workload = self.cluster, self.workload
@@ -143,11 +142,15 @@ class ReplayRun:
                 from_replicas=self.workload.replicas,
                 proposal_id=f"t{step.t:g}",
             )
-            return [self.executor.refuse(bare, proposal.code, proposal.message)]
+            return [
+                self.executor.refuse(bare, proposal.code, proposal.message)
+                for _ in range(step.concurrent)
+            ]
         verdicts: list[Verdict | None] = [None] * step.concurrent
 
         async def submit(index: int) -> None:
-            verdicts[index] = await self.executor.submit(proposal)
+            copy = replace(proposal, proposal_id=f"{proposal.proposal_id}.{index}")
+            verdicts[index] = await self.executor.submit(copy)
 
         async with anyio.create_task_group() as tg:
             for index in range(step.concurrent):

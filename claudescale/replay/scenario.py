@@ -9,9 +9,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    field_validator,
+)
 
-from claudescale.config import read_yaml_mapping
+from claudescale.config import Settings, read_yaml_mapping
 from claudescale.core.limits import describe_validation_error
 from claudescale.core.model import WorkloadRef
 from claudescale.errors import ConfigError
@@ -59,9 +67,9 @@ class Restart(_Strict):
 
 class Propose(_Strict):
     action: Literal["scale_up", "scale_down", "hold"]
-    target_replicas: int
-    reason: str = ""
-    from_replicas: int | None = None
+    target_replicas: StrictInt
+    reason: StrictStr = ""
+    from_replicas: StrictInt | None = None
     """The replica count the proposer saw; by default the count at this step."""
 
 
@@ -71,7 +79,9 @@ class Step(_Strict):
     pods: tuple[PodSpec, ...] | None = None
     workload: WorkloadChange | None = None
     external_replicas: int | None = Field(None, ge=0)
-    write_fails: Literal[404, 409, 422, 500, 503] | None = None
+    write_fails: StrictInt | None = Field(None, ge=400, le=599)
+    """The HTTP status the next scale write answers: 409 conflict, 404 gone, 5xx unavailable,
+    any other 4xx a refused write."""
     restart: Restart | None = None
     wall_clock_jump_s: float = 0.0
     propose: Propose | None = None
@@ -135,7 +145,16 @@ def parse_scenario(data: Any, *, origin: str = "replay") -> Scenario:
     if not isinstance(data, dict):
         raise ConfigError(f"{origin}: a replay file is a mapping with at least 'steps'.")
     try:
-        return Scenario.model_validate(data)
+        scenario = Scenario.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(f"{origin}: {describe_validation_error(exc)}") from None
+    try:
+        replay_settings(scenario)
+    except ValidationError as exc:
+        raise ConfigError(f"{origin}: {describe_validation_error(exc, 'settings')}") from None
+    return scenario
 
+
+def replay_settings(scenario: Scenario) -> Settings:
+    """The scenario's settings over the replay's default of autonomous mode."""
+    return Settings.model_validate({"mode": "autonomous", **scenario.settings})

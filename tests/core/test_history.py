@@ -51,8 +51,9 @@ def test_failed_writes_do_not_start_cooldowns() -> None:
 
 
 def test_history_from_another_boot_is_treated_as_an_action_at_start_up() -> None:
-    records = [record("outcome", 5, epoch="boot-0", intent_id="a", code="ok",
-                      **{"from": 3, "to": 4})]
+    records = [
+        record("outcome", 5, epoch="boot-0", intent_id="a", code="ok", **{"from": 3, "to": 4})
+    ]
     history = recover(records, epoch=EPOCH, now=42).histories["shop/web"]
     assert history.last_change_at == 42  # scale-down waits a full cooldown
     assert history.last_scale_up_at is None  # scale-up does not
@@ -74,3 +75,12 @@ def test_external_changes_restart_the_scale_down_cooldown_and_count_reversions()
     assert history.last_change_at == 300
     assert history.reversion_times == (200,)
     assert history.last_known_replicas == 4
+
+
+def test_an_unknown_outcome_for_an_intent_from_another_boot_is_dated_by_itself() -> None:
+    records = [
+        record("intent", 500_000, epoch="boot-0", intent_id="a", **{"from": 3, "to": 4}),
+        record("outcome", 20, intent_id="a", code="unknown", **{"from": 3, "to": 4}),
+    ]
+    history = recover(records, epoch=EPOCH, now=200).histories["shop/web"]
+    assert history.last_scale_up_at == 20  # not boot-0's 500,000, which would block for days

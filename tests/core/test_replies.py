@@ -533,3 +533,13 @@ def test_a_rendered_valid_proposal_always_round_trips(
     result = parse(text)
 
     assert result == Proposal(WEB, action, target, reason, Source.MODEL_SAMPLING, 3)
+
+
+def test_a_reason_with_an_unpaired_surrogate_escape_is_refused_not_passed_on() -> None:
+    text = '{"action": "scale_up", "target_replicas": 4, "reason": "cpu \\ud800 high"}'
+    result = parse_reply(
+        text, asked=WorkloadRef("shop", "web"), source=Source.MODEL_PROVIDER, from_replicas=3
+    )
+    assert isinstance(result, ParseFailure)
+    assert result.code is Code.INVALID_PROPOSAL
+    assert "surrogate" in result.message

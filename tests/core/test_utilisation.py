@@ -224,3 +224,8 @@ def test_a_reading_is_never_silently_zero_and_never_unclassified_when_broken(
         assert verdict is not None and verdict[0] in {Code.METRICS_INCOMPLETE, Code.METRIC_INVALID}
     if reading.percent == 0.0:
         assert all(c == 0.0 for c in ready_values if c is not None)
+
+
+def test_a_sample_far_in_our_future_is_stale_because_our_clock_jumped_back() -> None:
+    reading = measure(workload(ready("a")), {"a": sample(0.1, age_s=-3600)}, now_wall_s=NOW_S)
+    assert (classify(reading, LIMITS, REF) or (None,))[0] is Code.METRIC_STALE

@@ -12,7 +12,16 @@ import anyio
 from claudescale.audit import AuditLog, iter_records
 from claudescale.clock import ManualClock
 from claudescale.config import parse_settings
-from claudescale.core.model import Action, Code, Outcome, Proposal, Source, WorkloadRef
+from claudescale.core.model import (
+    Action,
+    Code,
+    Outcome,
+    Proposal,
+    Source,
+    WorkloadRef,
+    WorkloadState,
+)
+from claudescale.errors import Unavailable
 from claudescale.executor import Executor
 from claudescale.replay.scripted import ScriptedCluster, ScriptedWorkload
 
@@ -152,3 +161,82 @@ async def test_observe_mode_evaluates_and_records_but_never_writes(tmp_path: Pat
         verdict = await h.executor.submit(scale_up(4, 3))
     assert verdict.code is Code.DRY_RUN and h.workload.writes == []
     assert [r["code"] for r in h.records("verdict")] == ["dry_run"]
+
+
+class LostAnswerAndBlind(ScriptedCluster):
+    """The write lands, its answer is lost, and the workload cannot be re-read."""
+
+    async def scale(self, ref: WorkloadRef, replicas: int, resource_version: str) -> str:
+        await super().scale(ref, replicas, resource_version)
+        self.blind = True
+        raise TimeoutError("the answer was lost")
+
+    async def read_workload(self, ref: WorkloadRef) -> WorkloadState:
+        if getattr(self, "blind", False):
+            self.blind = False
+            raise Unavailable("the API server is not answering")
+        return await super().read_workload(ref)
+
+
+async def test_a_write_we_cannot_confirm_counts_as_executed_for_the_cooldowns(
+    tmp_path: Path,
+) -> None:
+    async with (
+        harness(tmp_path, replicas=3, cpu=90.0, cluster_type=LostAnswerAndBlind) as h,
+        running(h.executor),
+    ):
+        first = await h.executor.submit(scale_up(4, 3))
+        h.clock.advance(5)
+        second = await h.executor.submit(scale_up(5, 4))
+    assert first.code is Code.WRITE_FAILED
+    assert second.code is Code.COOLDOWN_UP
+    assert h.workload.writes == [(3, 4)]
+    assert [r["code"] for r in h.records("outcome")] == ["unknown"]
+
+
+class Broken(ScriptedCluster):
+    async def scale(self, ref: WorkloadRef, replicas: int, resource_version: str) -> str:
+        raise KeyError("metadata")
+
+
+async def test_an_adapter_bug_yields_a_verdict_and_the_executor_carries_on(
+    tmp_path: Path,
+) -> None:
+    async with (
+        harness(tmp_path, replicas=3, cpu=90.0, cluster_type=Broken) as h,
+        running(h.executor),
+    ):
+        verdict = await h.executor.submit(scale_up(4, 3))
+        hold = await h.executor.submit(
+            Proposal(REF, Action.HOLD, 3, "cpu fine", Source.RULES, from_replicas=3)
+        )
+    assert verdict.code is Code.WRITE_FAILED and "KeyError" in verdict.message
+    assert hold.code is Code.HOLD
+    assert len(h.records("verdict")) == 2
+    assert len(h.records("intent")) == len(h.records("outcome")) == 1
+
+
+async def test_a_loop_read_older_than_the_executors_own_read_is_ignored(tmp_path: Path) -> None:
+    async with harness(tmp_path, replicas=3, cpu=50.0) as h:
+        slow_read_at = h.clock.now()
+        h.cluster.set_replicas_externally(REF, 5)
+        slow_read = h.cluster.state(REF)
+        h.cluster.set_replicas_externally(REF, 3)
+        h.clock.advance(1)
+        async with running(h.executor):
+            await h.executor.submit(
+                Proposal(REF, Action.HOLD, 3, "cpu fine", Source.RULES, from_replicas=3)
+            )
+        h.executor.observe([slow_read], read_started_at=slow_read_at)
+    assert h.records("external_change") == []
+
+
+async def test_every_proposal_gets_an_id_that_joins_its_records(tmp_path: Path) -> None:
+    async with harness(tmp_path, replicas=3, cpu=90.0) as h, running(h.executor):
+        await h.executor.submit(scale_up(4, 3))
+    ids = {
+        r["proposal_id"]
+        for kind in ("proposal", "intent", "outcome", "verdict")
+        for r in h.records(kind)
+    }
+    assert len(ids) == 1 and ids != {""}

@@ -115,7 +115,12 @@ def test_replay_command_prints_one_json_line_per_proposal() -> None:
             "steps:\n  - {t: 0, propose: {action: grow, target_replicas: 4, reason: x}}\n",
             "steps.0.propose.action",
         ),
-        ("settings: {guardrails: {min_replicas: 9}}\nsteps: [{t: 0}]\n", "guardrails"),
+        ("settings: {guardrails: {min_replicas: 9}}\nsteps: [{t: 0}]\n", "settings.guardrails"),
+        (
+            "steps:\n  - {t: 0, propose: {action: scale_up, target_replicas: '4', reason: x}}\n",
+            "steps.0.propose.target_replicas",
+        ),
+        ("steps:\n  - {t: 0, write_fails: 200}\n", "steps.0.write_fails"),
         ("steps: [{t: 0}\n", "not valid YAML"),
         ("workload: {namespace: shop}\n", "steps"),
     ],

@@ -1,0 +1,171 @@
+"""What the poll loop knows: its health, its reports, and its memory of each workload.
+
+Layer: orchestration support (no I/O, times handed in as monotonic seconds). Per workload the
+loop remembers the recent CPU samples behind the trend, its last decision (a hold it made or
+the executor's verdict), and when it may propose the same direction again after a refusal.
+The executor keeps its own, authoritative memory (cooldowns, external changes); nothing here
+can unlock a change, only hold one back.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from claudescale.core.model import (
+    Action,
+    Code,
+    CpuReading,
+    Outcome,
+    Proposal,
+    WorkloadRef,
+    WorkloadState,
+)
+from claudescale.core.rules import trend_percent_per_min
+
+Row = dict[str, Any]
+
+TRANSIENT_CODES = frozenset({Code.OK, Code.STALE_PROPOSAL, Code.BUSY})
+"""Verdicts after which the next cycle may propose again at once (its read will be fresh)."""
+
+
+class Health(StrEnum):
+    STARTING = "starting"
+    """No cycle has seen the cluster and the metrics yet."""
+    SEEING = "seeing"
+    BLIND = "blind"
+    """The last cycle could not read the cluster or the metrics; nothing is proposed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The loop's latest word on a workload: a hold it made, or the executor's verdict."""
+
+    ref: WorkloadRef
+    at: float
+    """Monotonic seconds."""
+    outcome: Outcome
+    code: Code
+    message: str
+    source: str
+    from_replicas: int | None = None
+    to_replicas: int | None = None
+
+    def as_row(self, now: float) -> dict[str, Any]:
+        return {
+            "outcome": self.outcome.value,
+            "code": self.code.value,
+            "message": self.message,
+            "source": self.source,
+            "age_s": round(now - self.at, 3),
+        }
+
+
+@dataclass(slots=True)
+class WorkloadMemory:
+    samples: deque[tuple[float, float]] = field(default_factory=deque)
+    """(monotonic s, CPU %) of complete, finite readings since the pods last changed."""
+    ready_pods: int = -1
+    settled_at: float = 0.0
+    state: WorkloadState | None = None
+    last: Decision | None = None
+    retry_at: dict[Action, float] = field(default_factory=dict)
+    retry_replicas: int | None = None
+
+    def note(
+        self,
+        state: WorkloadState,
+        reading: CpuReading,
+        now: float,
+        *,
+        rate_window_s: float,
+        trend_window_s: float,
+    ) -> float | None:
+        """Remember this cycle's read; return the CPU trend in % per minute, if any."""
+        self.state = state
+        ready = len(state.ready_pods)
+        if ready != self.ready_pods:
+            # A rate window that spans a change of pods mixes two regimes: its slope would
+            # measure our own scaling, not the load. Start over once the window has passed.
+            first = self.ready_pods < 0
+            self.samples.clear()
+            self.ready_pods = ready
+            self.settled_at = now if first else now + rate_window_s
+        usable = reading.is_finite and not reading.missing_pods and now >= self.settled_at
+        if usable and reading.percent is not None:
+            self.samples.append((now, reading.percent))
+        while self.samples and self.samples[0][0] < now - trend_window_s:
+            self.samples.popleft()
+        return trend_percent_per_min(self.samples)
+
+    def may_propose(self, action: Action, replicas: int, now: float) -> bool:
+        """False while a refusal of this direction stands and the replicas have not moved."""
+        if self.retry_replicas != replicas:
+            self.retry_at.clear()
+        return now >= self.retry_at.get(action, now)
+
+    def after_verdict(self, decision: Decision, action: Action, retry_after_s: float) -> None:
+        """Remember a verdict; a refusal holds this direction back for ``retry_after_s``."""
+        self.last = decision
+        self.retry_at.clear()
+        if decision.code in TRANSIENT_CODES:
+            return
+        self.retry_replicas = decision.from_replicas
+        self.retry_at[action] = decision.at + retry_after_s
+
+
+@dataclass(frozen=True, slots=True)
+class CycleReport:
+    started_at: float
+    health: Health
+    next_delay_s: float
+    workloads: int = 0
+    submitted: tuple[Proposal, ...] = ()
+    held: int = 0
+    suppressed: int = 0
+    """Proposals not submitted: one is in flight, or a refusal of that direction stands."""
+    problem: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LoopStatus:
+    """What the health endpoint and the demo's view show."""
+
+    health: Health
+    cycles: int
+    seen_cycles: int
+    blind_since: float | None
+    blind_reason: str | None
+    rows: tuple[Row, ...]
+    recent: tuple[Decision, ...]
+    """The latest executor verdicts on the loop's proposals, oldest first."""
+    in_flight: frozenset[WorkloadRef]
+
+
+def cycle_record(
+    states: Sequence[WorkloadState],
+    readings: Mapping[WorkloadRef, CpuReading],
+    report: CycleReport,
+) -> dict[str, Any]:
+    """The fields of the audit log's ``cycle`` record: what one cycle saw and did."""
+    peak = max(
+        (
+            (percent, str(ref))
+            for ref, reading in readings.items()
+            if (percent := reading.percent) is not None and math.isfinite(percent)
+        ),
+        default=None,
+    )
+    return {
+        "workloads": len(states),
+        "replicas": sum(s.replicas for s in states),
+        "cpu_peak_percent": None if peak is None else round(peak[0], 3),
+        "cpu_peak_workload": None if peak is None else peak[1],
+        "submitted": len(report.submitted),
+        "held": report.held,
+        "suppressed": report.suppressed,
+    }
