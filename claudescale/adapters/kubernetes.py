@@ -19,7 +19,7 @@ import orjson
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.config.config_exception import ConfigException
 
-from claudescale.adapters.kubernetes_convert import Json, owner_of, workload_state
+from claudescale.adapters.kubernetes_convert import Json, PodIndex, owner_of, workload_state
 from claudescale.adapters.kubernetes_errors import api_exception, map_error
 from claudescale.clock import SystemClock
 from claudescale.config import ClusterSettings
@@ -110,13 +110,14 @@ class KubernetesCluster:
             deployments = listing.get("items") or []
             if not deployments:
                 continue
-            pods = await self._pods(namespace, None)
+            pods = PodIndex(await self._pods(namespace, None))
             hpas, scaled = await self._autoscalers(namespace)
             for deployment in deployments:
                 deployment.setdefault("metadata", {}).setdefault("namespace", namespace)
                 name = deployment["metadata"].get("name", "")
+                mine = pods.candidates((deployment.get("spec") or {}).get("selector"))
                 states.append(
-                    self._state(deployment, pods=pods, owner=owner_of(name, hpas, scaled))
+                    self._state(deployment, pods=mine, owner=owner_of(name, hpas, scaled))
                 )
         return states
 

@@ -149,6 +149,27 @@ def is_managed(deployment: Json, namespaces: Sequence[str], opt_in_label: str) -
     return meta.get("namespace") in namespaces and labels.get(opt_in_label) == "true"
 
 
+class PodIndex:
+    """Pods of one namespace indexed by label pair, so that finding each Deployment's pods
+    costs the size of its own posting list, not the whole namespace (a cycle over thousands
+    of Deployments would otherwise match every pod against every selector)."""
+
+    def __init__(self, pods: Iterable[Json]) -> None:
+        self._all = list(pods)
+        self._by_pair: dict[tuple[str, str], list[Json]] = {}
+        for pod in self._all:
+            for pair in ((pod.get("metadata") or {}).get("labels") or {}).items():
+                self._by_pair.setdefault(pair, []).append(pod)
+
+    def candidates(self, selector: Json | None) -> list[Json]:
+        """A superset of the pods ``selector`` selects (still to be checked with
+        ``selector_matches``)."""
+        match_labels: Mapping[str, str] = (selector or {}).get("matchLabels") or {}
+        if not match_labels:
+            return self._all
+        return min((self._by_pair.get(pair, []) for pair in match_labels.items()), key=len)
+
+
 def workload_state(
     deployment: Json,
     *,

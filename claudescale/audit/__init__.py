@@ -6,9 +6,13 @@ or models. ``AuditLog`` writes (the ``AuditSink`` port), ``iter_records`` and
 executor what it must remember after a restart. The format is described in
 ``claudescale.audit.format``.
 
-Record kinds the executor writes: ``proposal``, ``verdict``, ``intent``, ``outcome``,
-``external_change``, ``external_controller_set``, ``external_controller_cleared``,
-``restart``; the log itself writes ``torn_tail``.
+Record kinds: per proposal ``proposal``, ``evaluation`` (every input of the verdict),
+``intent`` and ``outcome`` around a write, and exactly one ``verdict``; the executor also
+writes ``external_change``, ``external_controller_set``, ``external_controller_cleared``,
+``restart`` and ``seeded``; the gatekeeper writes the approval, snapshot and override events
+(see ``claudescale.state_events``); the loop writes ``blind``, ``sight_restored``,
+``proposer_unavailable``, ``cycle``, ``shutdown`` and ``shutdown_abandoned``; the log itself
+writes ``torn_tail``.
 """
 
 from __future__ import annotations

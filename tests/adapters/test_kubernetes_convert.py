@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from claudescale.adapters.kubernetes_convert import (
+    PodIndex,
     cpu_cores,
     owner_of,
     selector_matches,
@@ -161,3 +162,32 @@ def test_owner_is_an_hpa_or_scaled_object_that_targets_this_deployment() -> None
     assert owner_of("web", hpas, scaled) == "HorizontalPodAutoscaler/web-hpa"
     assert owner_of("api", hpas, scaled) == "ScaledObject/api-so"
     assert owner_of("db", hpas, scaled) is None
+
+
+def test_the_pod_index_finds_the_same_pods_as_matching_every_selector() -> None:
+    pods = [
+        {"metadata": {"name": f"p{i}", "labels": {"app": f"a{i % 7}", "tier": f"t{i % 3}"}}}
+        for i in range(60)
+    ]
+    index = PodIndex(pods)
+    selectors = [
+        {"matchLabels": {"app": "a3"}},
+        {"matchLabels": {"app": "a3", "tier": "t1"}},
+        {"matchLabels": {"app": "nope"}},
+        {"matchExpressions": [{"key": "tier", "operator": "In", "values": ["t2"]}]},
+        {},
+    ]
+    for selector in selectors:
+        labels_of = [p["metadata"]["labels"] for p in pods]
+        expected = [
+            p
+            for p, labels in zip(pods, labels_of, strict=True)
+            if selector_matches(selector, labels)
+        ]
+        found = [
+            p
+            for p in index.candidates(selector)
+            if selector_matches(selector, p["metadata"]["labels"])
+        ]
+        assert found == expected
+    assert len(index.candidates({"matchLabels": {"app": "a3", "tier": "t1"}})) <= 9
