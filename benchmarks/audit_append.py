@@ -17,12 +17,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import orjson
-
+from benchmarks.common import write_results
 from claudescale.audit import AuditLog, iter_records, verify
 from claudescale.clock import SystemClock
 
-RESULTS = Path(__file__).parent / "results" / "audit.json"
 ROTATE_BYTES = 64 * 1024 * 1024
 FIELDS = {
     "workload": "shop/web",
@@ -87,9 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(dir=args.dir) as directory:
         results = run(args.records, args.durable_records, Path(directory))
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2) + b"\n")
-    sys.stdout.write(orjson.dumps(results, option=orjson.OPT_INDENT_2).decode() + "\n")
+    write_results("audit", results)
     return 0
 
 

@@ -23,12 +23,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import orjson
-
+from benchmarks.common import write_results
 from claudescale.audit import AuditLog
 from claudescale.clock import ManualClock
 
-RESULTS = Path(__file__).parent / "results" / "audit_export.json"
 ROTATE_BYTES = 64 * 1024 * 1024
 WORKLOADS = [f"shop/web-{n}" for n in range(20)]
 SOURCES = ["rules", "model_sampling", "model_provider", "mcp_client", "cli", "rollback"]
@@ -129,9 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(dir=args.dir) as directory:
         results = run(args.records, args.small_records, Path(directory))
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2) + b"\n")
-    sys.stdout.write(orjson.dumps(results, option=orjson.OPT_INDENT_2).decode() + "\n")
+    write_results("audit_export", results)
     return 0
 
 

@@ -17,7 +17,6 @@ work (the rest); PromQL queries sent; and the peak of Python allocations during 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import platform
 import statistics
@@ -33,8 +32,8 @@ from typing import Any
 
 import anyio
 import orjson
-import yaml
 
+from benchmarks.common import start_sandbox, write_results
 from claudescale.adapters.kubernetes import KubernetesCluster
 from claudescale.adapters.prometheus import PrometheusMetrics
 from claudescale.audit import AuditLog
@@ -45,7 +44,6 @@ from claudescale.core.model import CpuReading, WorkloadRef, WorkloadState
 from claudescale.executor import Executor
 from claudescale.prometheus_process import PrometheusProcess
 
-RESULTS = Path(__file__).parent / "results" / "cycle_cost.json"
 NAMESPACE = "bench"
 
 
@@ -58,40 +56,6 @@ def _sim_config(workloads: int) -> dict[str, Any]:
             for n in range(workloads)
         ],
     }
-
-
-async def _start_sandbox(directory: Path, workloads: int) -> tuple[Any, Path, str]:
-    config = directory / "sim.yaml"
-    config.write_text(yaml.safe_dump(_sim_config(workloads)))
-    kubeconfig = directory / "kubeconfig"
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "claudescale.sim",
-        "--port",
-        "0",
-        "--config",
-        str(config),
-        "--kubeconfig",
-        str(kubeconfig),
-        stdout=asyncio.subprocess.PIPE,
-        limit=64 * 2**20,  # the banner names every workload on one line
-    )
-    assert process.stdout is not None
-    banner = b""
-    try:
-        async with asyncio.timeout(300):
-            while b"Press Ctrl-C" not in banner:
-                line = await process.stdout.readline()
-                if not line:
-                    raise SystemExit("claudescale sim exited before it was ready.")
-                banner += line
-    except BaseException:
-        process.terminate()
-        await process.wait()
-        raise
-    address = banner.split(b"sandbox on http://", 1)[1].split(b"\n", 1)[0].decode()
-    return process, kubeconfig, address
 
 
 def _wait_for_rates(url: str, pods: int, timeout_s: float = 120.0) -> None:
@@ -133,7 +97,7 @@ def _settings(prometheus_url: str, kubeconfig: Path, audit_path: Path) -> Settin
 async def measure(workloads: int, cycles: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as scratch:
         directory = Path(scratch)
-        sandbox, kubeconfig, address = await _start_sandbox(directory, workloads)
+        sandbox, kubeconfig, address = await start_sandbox(directory, _sim_config(workloads))
         prometheus = PrometheusProcess(scrape_interval_s=1.0, workdir=directory / "prometheus")
         prometheus.targets.add(address)
         try:
@@ -255,10 +219,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "machine": platform.machine(),
         "cpus": os.cpu_count(),
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2) + b"\n")
+    path = write_results("cycle_cost", results)
     print(_table(rows))
-    print(f"Wrote {RESULTS}.")
+    print(f"Wrote {path}.")
     return 0
 
 

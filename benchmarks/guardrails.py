@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import orjson
 
+from benchmarks.common import write_results
 from claudescale.audit import AuditLog
 from claudescale.clock import ManualClock
 from claudescale.config import parse_settings
@@ -41,7 +41,6 @@ from claudescale.core.model import (
 from claudescale.executor import Executor
 from claudescale.replay.scripted import ScriptedCluster
 
-RESULTS = Path(__file__).parent / "results" / "guardrails.json"
 REF = WorkloadRef("shop", "web")
 
 
@@ -138,11 +137,8 @@ def main() -> None:
         "python": platform.python_version(),
         "machine": platform.machine(),
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2) + b"\n")
-    for key, value in results.items():
-        print(f"{key:45} {value}")
-    print(f"Written to {RESULTS}.")
+    path = write_results("guardrails", results)
+    print(f"Written to {path}.")
 
 
 if __name__ == "__main__":

@@ -27,16 +27,14 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import orjson
-import yaml
 from kubernetes_asyncio import client
 
+from benchmarks.common import start_sandbox, write_results
 from claudescale.adapters.kubernetes import KubernetesCluster
 from claudescale.config import ClusterSettings
 from claudescale.core.model import WorkloadRef
 from claudescale.errors import Conflict
 
-RESULTS = Path(__file__).parent / "results" / "sim_load.json"
 NAMESPACE = "bench"
 
 
@@ -48,33 +46,6 @@ def _sim_config(deployments: int) -> dict[str, Any]:
             for n in range(deployments)
         ],
     }
-
-
-async def _start_sandbox(directory: Path, deployments: int) -> tuple[Any, Path]:
-    config = directory / "sim.yaml"
-    config.write_text(yaml.safe_dump(_sim_config(deployments)))
-    kubeconfig = directory / "kubeconfig"
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "claudescale.sim",
-        "--port",
-        "0",
-        "--config",
-        str(config),
-        "--kubeconfig",
-        str(kubeconfig),
-        stdout=asyncio.subprocess.PIPE,
-    )
-    assert process.stdout is not None
-    banner = b""
-    async with asyncio.timeout(120):
-        while b"Press Ctrl-C" not in banner:
-            line = await process.stdout.readline()
-            if not line:
-                raise SystemExit("claudescale sim exited before it was ready.")
-            banner += line
-    return process, kubeconfig
 
 
 async def _measure(
@@ -106,7 +77,9 @@ async def _measure(
 
 async def run(deployments: int, seconds: float, workers: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as directory:
-        process, kubeconfig = await _start_sandbox(Path(directory), deployments)
+        process, kubeconfig, _ = await start_sandbox(
+            Path(directory), _sim_config(deployments), ready_timeout_s=120
+        )
         try:
             settings = ClusterSettings(kubeconfig=kubeconfig, namespaces=(NAMESPACE,))
             async with await KubernetesCluster.connect(settings) as cluster:
@@ -191,10 +164,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=8, help="Requests in flight.")
     args = parser.parse_args(argv)
     results = asyncio.run(run(args.deployments, args.seconds, args.workers))
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2) + b"\n")
+    path = write_results("sim_load", results)
     print(_table(results))
-    print(f"Wrote {RESULTS}.")
+    print(f"Wrote {path}.")
     return 0
 
 

@@ -9,11 +9,10 @@ Reading streams the file line by line. It never talks to the cluster and decides
 
 from __future__ import annotations
 
-import fcntl
 import os
 import secrets
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +21,7 @@ import orjson
 from claudescale.core.model import Action, Proposal, Source, WorkloadRef, WorkloadState
 from claudescale.errors import StateError
 from claudescale.ports import Clock
-from claudescale.statefile import sync_directory
+from claudescale.statefile import locked, sync_directory
 
 _FILE_MODE = 0o600
 
@@ -174,22 +173,8 @@ class SnapshotStore:
                 f"The snapshot file {self.path} line {number} is not a snapshot."
             ) from exc
 
-    @contextmanager
-    def _locked(self) -> Iterator[None]:
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(
-                self.path.with_name(self.path.name + ".lock"),
-                os.O_RDWR | os.O_CREAT | os.O_CLOEXEC,
-                _FILE_MODE,
-            )
-        except OSError as exc:
-            raise StateError(f"Cannot open the snapshot file {self.path}: {exc}.") from exc
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)
+    def _locked(self) -> AbstractContextManager[None]:
+        return locked(self.path, "snapshot file")
 
 
 def rollback_proposal(snapshot: Snapshot, state: WorkloadState, actor: str) -> Proposal:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import fcntl
 import os
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -54,22 +54,8 @@ class LockedDocument:
             if orjson.dumps(document, option=orjson.OPT_SORT_KEYS) != before:
                 self._save(document)
 
-    @contextmanager
-    def _locked(self) -> Iterator[None]:
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(
-                self.path.with_name(self.path.name + ".lock"),
-                os.O_RDWR | os.O_CREAT | os.O_CLOEXEC,
-                _FILE_MODE,
-            )
-        except OSError as exc:
-            raise StateError(f"Cannot open the state file {self.path}: {exc}.") from exc
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)  # closing releases the flock
+    def _locked(self) -> AbstractContextManager[None]:
+        return locked(self.path, "state file")
 
     def _load(self) -> Json:
         try:
@@ -104,6 +90,24 @@ class LockedDocument:
             sync_directory(self.path.parent, self._fsync)
         except OSError as exc:
             raise StateError(f"Cannot write the state file {self.path}: {exc}.") from exc
+
+
+@contextmanager
+def locked(path: Path, what: str) -> Iterator[None]:
+    """Hold an exclusive lock on ``<path>.lock`` (between processes and within one), so that
+    a read-modify-write of ``path`` is never interleaved; StateError names the file."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(
+            path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, _FILE_MODE
+        )
+    except OSError as exc:
+        raise StateError(f"Cannot open the {what} {path}: {exc}.") from exc
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the flock
 
 
 def sync_directory(directory: Path, fsync: Callable[[int], None] = os.fsync) -> None:
