@@ -231,7 +231,9 @@ class ApprovalStore:
     # -- the human's side (CLI, MCP) -----------------------------------------------------
 
     def approve(self, approval_id: str, *, actor: str, token: str = "", reason: str = "") -> Result:
-        """A human approves. With ``token`` (the MCP path) it must match the stored hash."""
+        """A person approves: ``actor`` is ``cli:<user>`` (out of band) or ``user:<client>``
+        (the user answering an MCP elicitation, which must also give the token). A model or
+        an MCP client never approves, so nothing can confirm its own proposal."""
         return self._decide(approval_id, token, actor, reason, Status.APPROVED, None)
 
     def reject(self, approval_id: str, *, actor: str, token: str = "", reason: str = "") -> Result:
@@ -257,6 +259,8 @@ class ApprovalStore:
                 add_event(doc, "note", now, kind="approval_refused", message=message, **fields)
                 return Result(Code.APPROVAL_INVALID, message)
             code, message = self._refusal(record, token, to, change)
+            if code is None and to is Status.APPROVED:
+                code, message = _not_a_person(record, actor, token)
             if code is not None:
                 add_event(record, "refused", now, actor=actor, code=code.value, message=message)
                 self._close_after(record, code, now)
@@ -289,7 +293,12 @@ class ApprovalStore:
             return Code.APPROVAL_EXPIRED, f"{ident} expired after {record['ttl_s']:g} s."
         if status is Status.FAILED:
             return Code.APPROVAL_MISMATCH, f"{ident} was closed: the change no longer applies."
-        if to in (Status.APPROVED, Status.REJECTED) and status is not Status.PENDING:
+        withdrawn = to is Status.REJECTED and status is Status.APPROVED  # not yet carried out
+        if (
+            to in (Status.APPROVED, Status.REJECTED)
+            and status is not Status.PENDING
+            and not withdrawn
+        ):
             return Code.APPROVAL_USED, f"{ident} was already {status.value} by {by}."
         if change is not None and change != record["change_sha256"]:
             return Code.APPROVAL_MISMATCH, (
@@ -338,3 +347,19 @@ def _prunable(record: Json, cutoff: float) -> bool:
     if Status(record["status"]) in OPEN or float(record["created_at"]) >= cutoff:
         return False
     return all(event.get("audited") for event in record.get("events", ()))
+
+
+HUMAN_ACTORS = ("cli:", "user:")
+"""Actor prefixes of a person: the CLI user, or the user who answered an MCP elicitation."""
+
+
+def _not_a_person(record: Json, actor: str, token: str) -> tuple[Code | None, str]:
+    ident = f"Approval {record['id']} ({record['workload']} {record['from']}→{record['to']})"
+    if not actor.startswith(HUMAN_ACTORS):
+        return Code.APPROVAL_INVALID, (
+            f"{ident}: only a person approves (the CLI, or the user answering an MCP "
+            f"elicitation); {actor!r} is not one."
+        )
+    if actor.startswith("user:") and not token:
+        return Code.APPROVAL_INVALID, f"{ident}: an approval through MCP must carry its token."
+    return None, ""

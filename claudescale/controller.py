@@ -193,7 +193,9 @@ class Controller:
             log.warning(message, extra={"event": "blind", "source": blind.source})
         self._health, self._blind_reason = Health.BLIND, blind.message
         loop = self._settings.loop
-        delay_s = min(loop.blind_backoff_max_s, loop.interval_s * 2 ** (self._blind_cycles - 1))
+        # Capped exponent: an outage of days must not overflow the float.
+        doublings = min(self._blind_cycles - 1, 30)
+        delay_s = min(loop.blind_backoff_max_s, loop.interval_s * 2.0**doublings)
         return CycleReport(started, Health.BLIND, delay_s, problem=blind.message)
 
     def _see(self, started: float) -> None:

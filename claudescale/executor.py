@@ -285,7 +285,7 @@ class Executor:
             return gated
         return await self._write(state, proposal, limits)
 
-    async def process_approvals(self) -> list[Verdict]:
+    async def process_approvals(self, only: str | None = None) -> list[Verdict]:
         """Once per poll cycle: copy decisions made elsewhere (``claudescale approve`` in
         another process, the MCP tools) into the audit log, expire what is due, prune old
         snapshots, and carry out each approved change through the whole gate again. Nothing
@@ -293,7 +293,7 @@ class Executor:
         approved. Call it while ``run`` is running (it waits for the verdicts). A state file
         that cannot be read is recorded (``approvals_unavailable``) and nothing is done."""
         try:
-            proposals = self.gatekeeper.housekeeping()
+            proposals = self.gatekeeper.housekeeping(only)
         except StateError as exc:
             self._audit.append("approvals_unavailable", {"message": str(exc)}, durable=True)
             return []

@@ -114,7 +114,24 @@ class Gatekeeper:
 
     def check_attached(self, state: WorkloadState, proposal: Proposal) -> Verdict | None:
         """A proposal carrying an approval: refuse at once when the approval cannot apply to
-        this exact change of this exact object version (before any other check)."""
+        this exact change of this exact object version (before any other check). A
+        rollback, which the cooldowns do not delay, must name a snapshot of this workload
+        with exactly the target it asks for."""
+        if proposal.source is Source.ROLLBACK:
+            snapshot = self.snapshots.get(proposal.rollback_of) if proposal.rollback_of else None
+            if snapshot is None or (snapshot.workload, snapshot.replicas) != (
+                str(state.ref),
+                proposal.target_replicas,
+            ):
+                return block(
+                    Code.INVALID_PROPOSAL,
+                    f"Refused scaling {state.ref} {state.replicas}→{proposal.target_replicas}: "
+                    f"a rollback must name a snapshot of {state.ref} with "
+                    f"{proposal.target_replicas} replicas, and {proposal.rollback_of!r} "
+                    "is not one.",
+                    state.replicas,
+                    proposal.target_replicas,
+                )
         if not proposal.approval_id:
             return None
         result = self.approvals.check(
@@ -250,9 +267,10 @@ class Gatekeeper:
 
     # -- once per cycle -------------------------------------------------------------------
 
-    def housekeeping(self) -> list[Proposal]:
+    def housekeeping(self, only: str | None = None) -> list[Proposal]:
         """Expire and prune, copy outside decisions into the audit log, and return the
-        approved changes to carry out (none while the kill switch is on or in observe mode)."""
+        approved changes to carry out (none while the kill switch is on or in observe mode;
+        with ``only``, just that approval, as a one-shot CLI command confirmed just that)."""
         self.approvals.expire_due()
         self._expire_overrides()
         retention_s = self.settings.approvals.snapshot_retention_s
@@ -262,7 +280,8 @@ class Gatekeeper:
         self.overrides.prune(retention_s)
         if self.kill_switch_on() or self.settings.mode.value == gate.OBSERVE:
             return []
-        return [approved_proposal(a) for a in self.approvals.approved()]
+        approved = self.approvals.approved()
+        return [approved_proposal(a) for a in approved if only is None or a.id == only]
 
     def _expire_overrides(self) -> None:
         if self.overrides.expire_due():

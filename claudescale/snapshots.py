@@ -9,6 +9,7 @@ Reading streams the file line by line. It never talks to the cluster and decides
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 from collections.abc import Iterator
@@ -22,6 +23,8 @@ from claudescale.core.model import Action, Proposal, Source, WorkloadRef, Worklo
 from claudescale.errors import StateError
 from claudescale.ports import Clock
 from claudescale.statefile import locked, sync_directory
+
+log = logging.getLogger(__name__)
 
 _FILE_MODE = 0o600
 
@@ -109,10 +112,11 @@ class SnapshotStore:
         with self._locked():
             try:
                 fd = os.open(
-                    self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, _FILE_MODE
+                    self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, _FILE_MODE
                 )
                 try:
-                    os.write(fd, line)
+                    _cut_partial_line(fd)
+                    _write_all(fd, line)
                     os.fsync(fd)
                 finally:
                     os.close(fd)
@@ -132,7 +136,13 @@ class SnapshotStore:
             for number, line in enumerate(stream, 1):
                 if not line.endswith(b"\n"):
                     return  # a write cut by a crash: that snapshot's write never happened
-                snapshot = self._parse(line, number)
+                try:
+                    snapshot = self._parse(line, number)
+                except StateError as exc:
+                    # One damaged line must not take every other snapshot (and the approvals
+                    # that prune them) down with it: report it and go on.
+                    log.error("%s It is skipped.", exc)
+                    continue
                 if workload is None or snapshot.workload == workload:
                     yield snapshot
 
@@ -175,6 +185,33 @@ class SnapshotStore:
 
     def _locked(self) -> AbstractContextManager[None]:
         return locked(self.path, "snapshot file")
+
+
+def _cut_partial_line(fd: int) -> None:
+    """Drop a last line without its newline (a write cut by a crash or a full disk), so the
+    next snapshot does not get glued to it."""
+    size = os.fstat(fd).st_size
+    if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
+        return
+    start = size
+    while start > 0:
+        chunk_start = max(0, start - 4096)
+        newline = os.pread(fd, start - chunk_start, chunk_start).rfind(b"\n")
+        if newline >= 0:
+            os.ftruncate(fd, chunk_start + newline + 1)
+            return
+        start = chunk_start
+    os.ftruncate(fd, 0)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """os.write may write less than asked (a full disk, a signal); finish or fail."""
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        if written <= 0:
+            raise OSError("the snapshot file accepted no more bytes")
+        view = view[written:]
 
 
 def rollback_proposal(snapshot: Snapshot, state: WorkloadState, actor: str) -> Proposal:

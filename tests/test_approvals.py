@@ -19,6 +19,7 @@ from claudescale.statefile import LockedDocument
 from tests.human_control import REF, World, running, up, world
 
 MCP = "mcp:claude-desktop"
+USER = "user:claude-desktop"  # the person answering the MCP client's elicitation
 
 
 def kinds_in_order(w: World, approval_id: str) -> list[str]:
@@ -91,7 +92,7 @@ async def test_the_mcp_path_confirms_with_the_token_and_a_reused_token_is_refuse
         pending = await ask(executor, source=Source.MCP_CLIENT)
         store = executor.gatekeeper.approvals
         token = pending.confirmation_token
-        assert store.approve(pending.approval_id, actor=MCP, token=token).ok
+        assert store.approve(pending.approval_id, actor=USER, token=token).ok
         carry = up(
             4,
             3,
@@ -102,7 +103,7 @@ async def test_the_mcp_path_confirms_with_the_token_and_a_reused_token_is_refuse
         )
         done = await executor.submit(carry)
         reused = await executor.submit(replace(carry, from_replicas=4, target_replicas=5))
-        approve_again = store.approve(pending.approval_id, actor=MCP, token=token)
+        approve_again = store.approve(pending.approval_id, actor=USER, token=token)
         await executor.process_approvals()  # the next cycle copies the refusal to the audit log
     assert done.code is Code.OK
     assert reused.code is Code.APPROVAL_USED and approve_again.code is Code.APPROVAL_USED
@@ -154,8 +155,8 @@ async def test_a_tampered_token_or_an_unknown_id_is_refused_as_invalid(tmp_path:
         token = pending.confirmation_token
         tampered = token[:-1] + ("A" if token[-1] != "A" else "B")
         store = executor.gatekeeper.approvals
-        by_token = store.approve(pending.approval_id, actor=MCP, token=tampered)
-        unknown = store.approve("a-0000000000", actor=MCP)
+        by_token = store.approve(pending.approval_id, actor=USER, token=tampered)
+        unknown = store.approve("a-0000000000", actor=USER)
         forged = await executor.submit(
             up(
                 4,
@@ -256,7 +257,7 @@ async def test_approvals_and_tokens_survive_a_restart(tmp_path: Path) -> None:
     w.clock.advance(60)
     async with running(w) as executor:
         store = executor.gatekeeper.approvals
-        decided = store.approve(pending.approval_id, actor=MCP, token=pending.confirmation_token)
+        decided = store.approve(pending.approval_id, actor=USER, token=pending.confirmation_token)
         verdicts = await executor.process_approvals()
     assert decided.ok and [v.code for v in verdicts] == [Code.OK]
     assert w.workload().replicas == 4
@@ -381,3 +382,38 @@ def test_a_failed_save_leaves_the_previous_approvals_intact(tmp_path: Path) -> N
     ):
         doc["approvals"] = []
     assert LockedDocument(path).read() == {"approvals": [{"id": "a-1"}]}
+
+
+@pytest.mark.parametrize("actor", [MCP, "model_provider", "rules", "mcp:claude-desktop"])
+async def test_a_model_or_an_mcp_client_cannot_approve_any_change(
+    tmp_path: Path, actor: str
+) -> None:
+    w = world(tmp_path, mode="supervised")
+    async with running(w) as executor:
+        pending = await ask(executor, source=Source.MCP_CLIENT)
+        store = executor.gatekeeper.approvals
+        refused = store.approve(pending.approval_id, actor=actor, token=pending.confirmation_token)
+        await executor.process_approvals()
+    assert refused.code is Code.APPROVAL_INVALID
+    assert store.get(pending.approval_id).status is Status.PENDING  # type: ignore[union-attr]
+    assert w.workload().replicas == 3
+
+
+async def test_an_mcp_user_approval_needs_the_token(tmp_path: Path) -> None:
+    w = world(tmp_path, mode="supervised")
+    async with running(w) as executor:
+        pending = await ask(executor, source=Source.MCP_CLIENT)
+        refused = executor.gatekeeper.approvals.approve(pending.approval_id, actor=USER)
+    assert refused.code is Code.APPROVAL_INVALID
+
+
+async def test_an_approved_change_can_still_be_withdrawn_before_it_runs(tmp_path: Path) -> None:
+    w = world(tmp_path, mode="supervised")
+    async with running(w) as executor:
+        pending = await ask(executor)
+        store = executor.gatekeeper.approvals
+        assert store.approve(pending.approval_id, actor="cli:alice").ok
+        assert store.reject(pending.approval_id, actor="cli:bob").ok
+        carried = await executor.process_approvals()
+    assert carried == []
+    assert w.workload().replicas == 3

@@ -13,8 +13,9 @@ from claudescale.approvals import Status
 from claudescale.cli.approvals_cmd import approve_change, list_approvals, reject_change
 from claudescale.cli.main import COMMAND_MODULES, main
 from claudescale.clock import ManualClock
-from claudescale.core.model import Code
+from claudescale.core.model import Code, WorkloadRef
 from tests.human_control import (
+    REF,
     World,
     cli_context,
     running,
@@ -146,3 +147,18 @@ async def test_the_commands_work_through_main_with_a_settings_file(
     assert approval_id in capsys.readouterr().out
     assert main(["reject", approval_id, "--config", str(config)]) == 0
     assert [r["approval_id"] for r in w.records("approval_rejected")] == [approval_id]
+
+
+async def test_a_one_shot_approve_carries_out_only_the_approval_it_was_asked_about(
+    tmp_path: Path,
+) -> None:
+    other = WorkloadRef("shop", "api")
+    w = world(tmp_path, refs=(REF, other))
+    async with running(w) as executor:
+        mine = await executor.submit(up(4, 3))
+        theirs = await executor.submit(up(4, 3, ref=other))
+        assert executor.gatekeeper.approvals.approve(theirs.approval_id, actor="cli:bob").ok
+    status = await approve_change(args(approval_id=mine.approval_id, yes=True), cli_context(w))
+    assert status == 0
+    assert w.workload().replicas == 4
+    assert w.workload(other).replicas == 3  # bob's approval waits for the service

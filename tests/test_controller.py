@@ -195,6 +195,14 @@ async def test_blind_cycles_back_off_doubling_up_to_the_maximum(tmp_path: Path) 
     assert seeing.next_delay_s == 1.0
 
 
+async def test_a_blindness_of_days_keeps_backing_off_without_overflowing(tmp_path: Path) -> None:
+    settings = loop_settings(interval_s=15.0, blind_backoff_max_s=120.0)
+    async with running_loop(tmp_path, settings=settings) as loop:
+        loop.cluster.prometheus_down = True
+        delays = [(await loop.controller.cycle()).next_delay_s for _ in range(1100)]
+    assert delays[-1] == 120.0
+
+
 async def test_a_model_that_does_not_answer_in_time_leaves_the_cycle_to_the_rules(
     tmp_path: Path,
 ) -> None:

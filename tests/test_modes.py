@@ -130,7 +130,7 @@ async def test_a_critical_workload_is_refused_and_an_allow_listed_one_still_need
     assert w.workload(redis).writes == []
 
 
-@pytest.mark.parametrize("source", [Source.MCP_CLIENT, Source.CLI, Source.ROLLBACK])
+@pytest.mark.parametrize("source", [Source.MCP_CLIENT, Source.CLI])
 async def test_a_change_a_person_asked_for_waits_for_their_confirmation_in_autonomous_mode(
     tmp_path: Path, source: Source
 ) -> None:
@@ -140,6 +140,17 @@ async def test_a_change_a_person_asked_for_waits_for_their_confirmation_in_auton
     assert verdict.code is Code.APPROVAL_REQUIRED
     assert verdict.confirmation_token  # handed to the requester, never to the audit log
     assert verdict.confirmation_token not in w.audit_path.read_text()
+    assert w.workload().replicas == 4
+
+
+@pytest.mark.parametrize("rollback_of", ["", "s-does-not-exist"])
+async def test_a_rollback_that_names_no_snapshot_of_its_target_is_refused(
+    tmp_path: Path, rollback_of: str
+) -> None:
+    w = world(tmp_path, mode="autonomous", replicas=4)
+    async with running(w) as executor:
+        verdict = await executor.submit(up(5, 4, source=Source.ROLLBACK, rollback_of=rollback_of))
+    assert verdict.code is Code.INVALID_PROPOSAL  # it may not borrow the cooldown exemption
     assert w.workload().replicas == 4
 
 

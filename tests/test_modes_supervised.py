@@ -51,6 +51,9 @@ async def test_the_loop_cannot_write_in_supervised_mode_whatever_it_sends(tmp_pa
         for source in Source:
             for target in (4, 5):
                 verdict = await executor.submit(up(target, 3, source=source, actor="someone"))
+                if source is Source.ROLLBACK:  # names no snapshot: refused outright
+                    assert verdict.code is Code.INVALID_PROPOSAL
+                    continue
                 assert verdict.outcome is Outcome.PENDING
                 forged = await executor.submit(
                     up(
@@ -118,7 +121,7 @@ async def test_the_cli_and_the_mcp_store_write_only_after_an_approval_is_recorde
     async with running(w) as executor:
         store = executor.gatekeeper.approvals
         assert store.approve(
-            by_mcp.approval_id, actor="mcp:desktop", token=by_mcp.confirmation_token
+            by_mcp.approval_id, actor="user:desktop", token=by_mcp.confirmation_token
         ).ok
         [stale] = await executor.process_approvals()
     assert stale.code is Code.APPROVAL_MISMATCH and w.workload().replicas == 4
@@ -183,8 +186,10 @@ def test_no_sequence_of_proposals_and_decisions_writes_without_a_prior_approval(
                     elif decision == "reject":
                         store.reject(approval_id, actor="cli:alice")
                     else:
-                        given = token if decision == "approve_token" else ""
-                        store.approve(approval_id, actor="mcp:desktop", token=given)
+                        if decision == "approve_token":  # the user answering an elicitation
+                            store.approve(approval_id, actor="user:desktop", token=token)
+                        else:  # out of band, at the CLI
+                            store.approve(approval_id, actor="cli:alice")
                 disturb = data.draw(interference)
                 if disturb == "touch":
                     w.cluster.touch(REF)

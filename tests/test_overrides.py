@@ -133,7 +133,9 @@ async def test_nothing_a_proposal_says_widens_a_guardrail(tmp_path: Path) -> Non
                     proposal_id="max_replicas=50",
                 )
             )
-            assert verdict.code is Code.ABOVE_MAX
+            # A rollback naming no snapshot is refused before the bounds are even asked.
+            rollback = source is Source.ROLLBACK
+            assert verdict.code is (Code.INVALID_PROPOSAL if rollback else Code.ABOVE_MAX)
     for evaluation in w.records("evaluation"):
         assert evaluation["limits"] == Limits().model_dump(mode="json")
     assert w.workload().writes == []

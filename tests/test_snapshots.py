@@ -200,3 +200,31 @@ async def test_a_rollback_while_the_service_runs_is_carried_out_by_the_service(
     intent = w.records("intent")[-1]
     grants = [r for r in w.records("approval_granted") if r["actor"] == "cli:tester"]
     assert intent["source"] == "rollback" and grants[0]["seq"] < intent["seq"]
+
+
+def test_a_line_cut_by_a_crash_does_not_spoil_the_snapshots_after_it(tmp_path: Path) -> None:
+    clock = ManualClock()
+    cluster = ScriptedCluster(clock)
+    cluster.add(REF, 3)
+    path = tmp_path / "snapshots.jsonl"
+    store = SnapshotStore(path, clock, retention_s=60.0)
+    first = store.take(cluster.state(REF), up(4, 3))
+    with path.open("ab") as stream:
+        stream.write(b'{"id": "s-cut", "workl')  # the crash
+    second = store.take(cluster.state(REF), up(4, 3))
+    assert [s.id for s in store.list()] == [first.id, second.id]
+
+
+def test_a_damaged_snapshot_line_is_skipped_not_fatal(tmp_path: Path) -> None:
+    clock = ManualClock()
+    cluster = ScriptedCluster(clock)
+    cluster.add(REF, 3)
+    path = tmp_path / "snapshots.jsonl"
+    store = SnapshotStore(path, clock, retention_s=60.0)
+    first = store.take(cluster.state(REF), up(4, 3))
+    with path.open("ab") as stream:
+        stream.write(b"not a snapshot\n")
+    second = store.take(cluster.state(REF), up(4, 3))
+    assert [s.id for s in store.list()] == [first.id, second.id]
+    clock.advance(61)
+    assert store.prune() == 2

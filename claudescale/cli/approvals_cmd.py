@@ -210,7 +210,7 @@ async def approve_change(args: argparse.Namespace, context: Context) -> int:
         return EXIT_OK
     with log:
         async with one_shot(context, log) as (executor, _):
-            verdicts = await executor.process_approvals()
+            verdicts = await executor.process_approvals(only=args.approval_id)
     if not verdicts:
         print(
             f"Approved {args.approval_id}, but nothing was carried out now: the kill switch is "

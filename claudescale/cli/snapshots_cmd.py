@@ -111,7 +111,7 @@ async def roll_back(args: argparse.Namespace, context: Context) -> int:
             if not granted.ok:
                 print(f"Refused ({granted.code.value}): {granted.message}")
                 return EXIT_REFUSED
-            return print_verdicts(await executor.process_approvals())
+            return print_verdicts(await executor.process_approvals(only=verdict.approval_id))
 
 
 async def _fresh(context: Context, cluster: Cluster, snapshot: Snapshot) -> WorkloadState | None:
