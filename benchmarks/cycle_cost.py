@@ -24,14 +24,11 @@ import sys
 import tempfile
 import time
 import tracemalloc
-import urllib.parse
-import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import anyio
-import orjson
 
 from benchmarks.common import start_sandbox, write_results
 from claudescale.adapters.kubernetes import KubernetesCluster
@@ -42,7 +39,7 @@ from claudescale.config import Settings, parse_settings
 from claudescale.controller import Controller
 from claudescale.core.model import CpuReading, WorkloadRef, WorkloadState
 from claudescale.executor import Executor
-from claudescale.prometheus_process import PrometheusProcess
+from claudescale.prometheus_process import PrometheusProcess, wait_for_count
 
 NAMESPACE = "bench"
 
@@ -60,16 +57,8 @@ def _sim_config(workloads: int) -> dict[str, Any]:
 
 def _wait_for_rates(url: str, pods: int, timeout_s: float = 120.0) -> None:
     query = f'count(rate(container_cpu_usage_seconds_total{{namespace="{NAMESPACE}"}}[4s]))'
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        with urllib.request.urlopen(
-            f"{url}/api/v1/query?{urllib.parse.urlencode({'query': query})}", timeout=10
-        ) as answer:
-            result = orjson.loads(answer.read())["data"]["result"]
-        if result and float(result[0]["value"][1]) >= pods:
-            return
-        time.sleep(0.5)
-    raise SystemExit(f"Prometheus did not have rates for {pods} pods within {timeout_s:g} s.")
+    if not wait_for_count(url, query, pods, timeout_s=timeout_s):
+        raise SystemExit(f"Prometheus did not have rates for {pods} pods within {timeout_s:g} s.")
 
 
 def _settings(prometheus_url: str, kubeconfig: Path, audit_path: Path) -> Settings:

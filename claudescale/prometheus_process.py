@@ -3,9 +3,10 @@
 Layer: edge (a child process and files). It writes a configuration whose only scrape job reads
 its targets from a file_sd JSON file (``ScrapeTargets``), which can be rewritten while
 Prometheus runs, starts ``prometheus`` with a private data directory on 127.0.0.1, waits with a
-deadline until ``/-/ready`` answers, and stops it. It is blocking code (call it from a thread
-in async code) and knows nothing about what the targets export. The product's own path to
-Prometheus is ``claudescale.adapters.prometheus``; this module never queries it.
+deadline until ``/-/ready`` answers, and stops it; ``wait_for_count`` waits (bounded) until
+scraped data is there. It is blocking code (call it from a thread in async code) and knows
+nothing about what the targets export. The product's own path to Prometheus is
+``claudescale.adapters.prometheus``.
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ import tempfile
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Self
+from typing import IO, Any, Self
 
 from claudescale.errors import ClaudescaleError
 
@@ -245,6 +247,30 @@ class PrometheusProcess:
         except OSError:
             return "(no log)"
         return text[-_LOG_TAIL_CHARS:]
+
+
+def instant_query(url: str, promql: str, *, timeout_s: float = 5.0) -> list[dict[str, Any]]:
+    """One instant query against the Prometheus at ``url``; the raw ``data.result`` list."""
+    address = f"{url}/api/v1/query?{urllib.parse.urlencode({'query': promql})}"
+    with urllib.request.urlopen(address, timeout=timeout_s) as answer:
+        result: list[dict[str, Any]] = json.load(answer)["data"]["result"]
+    return result
+
+
+def wait_for_count(
+    url: str, promql: str, at_least: float, *, timeout_s: float, poll_s: float = 0.5
+) -> bool:
+    """Poll a query whose one value is a count (``count(...)``) until it reaches
+    ``at_least``; False when ``timeout_s`` runs out first. Prometheus cannot be asked to
+    wait for data, so this polls, bounded by the deadline."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        result = instant_query(url, promql)
+        if result and float(result[0]["value"][1]) >= at_least:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(poll_s)
 
 
 def _terminate(process: subprocess.Popen[bytes], timeout_s: float) -> None:

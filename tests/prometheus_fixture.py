@@ -13,12 +13,9 @@ number of cores, or fixed values such as NaN.
 
 from __future__ import annotations
 
-import json
 import math
 import threading
 import time
-import urllib.parse
-import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,7 +25,7 @@ from typing import Any, Self
 
 import pytest
 
-from claudescale.prometheus_process import DEFAULT_BINARY, PrometheusProcess
+from claudescale.prometheus_process import DEFAULT_BINARY, PrometheusProcess, instant_query
 
 SCRAPE_INTERVAL_S = 1.0
 """Every test Prometheus scrapes this often."""
@@ -64,11 +61,7 @@ class PrometheusHarness:
 
     def query(self, promql: str) -> list[dict[str, Any]]:
         """One instant query; the raw ``data.result`` list."""
-        url = f"{self.url}/api/v1/query?{urllib.parse.urlencode({'query': promql})}"
-        with urllib.request.urlopen(url, timeout=5.0) as response:
-            body = json.load(response)
-        result: list[dict[str, Any]] = body["data"]["result"]
-        return result
+        return instant_query(self.url, promql)
 
     def wait_for(
         self,

@@ -14,8 +14,6 @@ import os
 import shutil
 import signal
 import time
-import urllib.parse
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -32,7 +30,11 @@ from claudescale.demo.summary import DemoSummary, summarise
 from claudescale.demo.view import HIDE_CURSOR, SHOW_CURSOR, Frame, event_line, render_frame
 from claudescale.logs import configure_logging
 from claudescale.loop_state import Decision
-from claudescale.prometheus_process import PrometheusProcess, PrometheusProcessError
+from claudescale.prometheus_process import (
+    PrometheusProcess,
+    PrometheusProcessError,
+    wait_for_count,
+)
 from claudescale.service import Service
 from claudescale.sim import Sandbox, SimCluster, SimOptions, write_kubeconfig
 
@@ -166,14 +168,10 @@ def _wait_for_full_window(prometheus_url: str, pods: int, timeout_s: float = 30.
         f'count(count_over_time(container_cpu_usage_seconds_total{{namespace="{NAMESPACE}"}}'
         f"[{RATE_WINDOW}]) >= {samples})"
     )
-    url = f"{prometheus_url}/api/v1/query?{urllib.parse.urlencode({'query': query})}"
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        with urllib.request.urlopen(url, timeout=5.0) as answer:
-            result = json.load(answer)["data"]["result"]
-        if result and float(result[0]["value"][1]) >= pods:
-            return
-        time.sleep(SCRAPE_INTERVAL_S / 2)  # a worker thread, polling Prometheus
+    if wait_for_count(
+        prometheus_url, query, pods, timeout_s=timeout_s, poll_s=SCRAPE_INTERVAL_S / 2
+    ):
+        return
     raise PrometheusProcessError(
         f"Prometheus at {prometheus_url} had no full {RATE_WINDOW} window of CPU samples for "
         f"the {pods} demo pods within {timeout_s:g} s."

@@ -7,11 +7,10 @@ the defaults give namespace ``demo`` with ``web`` (3 replicas) and ``api`` (2), 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from claudescale.config import read_yaml_mapping
 from claudescale.core.limits import describe_validation_error
 from claudescale.errors import ConfigError
 
@@ -110,13 +109,8 @@ def load_sim_config(path: Path | None) -> SimConfig:
     """The sandbox configuration from a YAML file (None: the defaults)."""
     if path is None:
         return SimConfig()
+    data = read_yaml_mapping(path, "sandbox file")
     try:
-        data: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the sandbox file ({exc.strerror}).") from None
-    except yaml.YAMLError:
-        raise ConfigError(f"{path}: not valid YAML.") from None
-    try:
-        return SimConfig.model_validate(data or {})
+        return SimConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(f"{path}: {describe_validation_error(exc)}") from None
