@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import write_results
+from claudescale.adapters.system_clock import SystemClock
 from claudescale.audit import AuditLog, iter_records, verify
-from claudescale.clock import SystemClock
 
 ROTATE_BYTES = 64 * 1024 * 1024
 FIELDS = {

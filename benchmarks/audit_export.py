@@ -25,7 +25,7 @@ from typing import Any
 
 from benchmarks.common import write_results
 from claudescale.audit import AuditLog
-from claudescale.clock import ManualClock
+from claudescale.testing.clock import ManualClock
 
 ROTATE_BYTES = 64 * 1024 * 1024
 WORKLOADS = [f"shop/web-{n}" for n in range(20)]

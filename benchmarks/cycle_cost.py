@@ -31,15 +31,15 @@ from typing import Any
 import anyio
 
 from benchmarks.common import start_sandbox, write_results
-from claudescale.adapters.kubernetes import KubernetesCluster
+from claudescale.adapters.kubernetes.cluster import KubernetesCluster
 from claudescale.adapters.prometheus import PrometheusMetrics
+from claudescale.adapters.system_clock import SystemClock
 from claudescale.audit import AuditLog
-from claudescale.clock import SystemClock
 from claudescale.config import Settings, parse_settings
-from claudescale.controller import Controller
-from claudescale.core.model import CpuReading, WorkloadRef, WorkloadState
-from claudescale.executor import Executor
-from claudescale.prometheus_process import PrometheusProcess, wait_for_count
+from claudescale.core.values import CpuReading, WorkloadRef, WorkloadState
+from claudescale.engine.executor import Executor
+from claudescale.engine.poll_loop import Controller
+from claudescale.sim.prometheus import PrometheusProcess, wait_for_count
 
 NAMESPACE = "bench"
 

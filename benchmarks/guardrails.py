@@ -24,11 +24,10 @@ import anyio
 
 from benchmarks.common import write_results
 from claudescale.audit import AuditLog
-from claudescale.clock import ManualClock
 from claudescale.config import parse_settings
 from claudescale.core.guardrails import Situation, evaluate
 from claudescale.core.limits import Limits
-from claudescale.core.model import (
+from claudescale.core.values import (
     Action,
     CpuReading,
     History,
@@ -38,8 +37,9 @@ from claudescale.core.model import (
     WorkloadRef,
     WorkloadState,
 )
-from claudescale.executor import Executor
-from claudescale.replay.scripted import ScriptedCluster
+from claudescale.engine.executor import Executor
+from claudescale.testing.clock import ManualClock
+from claudescale.testing.cluster import ScriptedCluster
 
 REF = WorkloadRef("shop", "web")
 

@@ -30,9 +30,9 @@ from typing import Any
 from kubernetes_asyncio import client
 
 from benchmarks.common import start_sandbox, write_results
-from claudescale.adapters.kubernetes import KubernetesCluster
+from claudescale.adapters.kubernetes.cluster import KubernetesCluster
 from claudescale.config import ClusterSettings
-from claudescale.core.model import WorkloadRef
+from claudescale.core.values import WorkloadRef
 from claudescale.errors import Conflict
 
 NAMESPACE = "bench"

@@ -24,8 +24,8 @@ from pydantic import (
 )
 
 from claudescale.core.limits import Limits, describe_validation_error, tightened
-from claudescale.core.model import WorkloadRef
 from claudescale.core.risk import RiskSettings
+from claudescale.core.values import WorkloadRef
 from claudescale.errors import ConfigError
 
 ENV_PREFIX = "CLAUDESCALE_"

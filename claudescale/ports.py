@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from claudescale.core.model import CpuReading, Proposal, WorkloadRef, WorkloadState
+from claudescale.core.values import CpuReading, Proposal, WorkloadRef, WorkloadState
 
 
 class Clock(Protocol):

@@ -18,12 +18,12 @@ import anyio
 
 from claudescale.audit import AuditLog, iter_records
 from claudescale.cli.approvals_cmd import Context
-from claudescale.clock import ManualClock
 from claudescale.config import Settings, parse_settings
-from claudescale.core.model import Action, Proposal, Source, WorkloadRef
-from claudescale.executor import Executor
+from claudescale.core.values import Action, Proposal, Source, WorkloadRef
+from claudescale.engine.executor import Executor
 from claudescale.ports import Clock, Cluster, MetricsSource
-from claudescale.replay.scripted import ScriptedCluster, ScriptedWorkload
+from claudescale.testing.clock import ManualClock
+from claudescale.testing.cluster import ScriptedCluster, ScriptedWorkload
 
 REF = WorkloadRef("shop", "web")
 
@@ -116,7 +116,7 @@ _HOLDER = """
 import sys
 from pathlib import Path
 from claudescale.audit import AuditLog
-from claudescale.clock import ManualClock
+from claudescale.testing.clock import ManualClock
 log = AuditLog(Path(sys.argv[1]), 1 << 22, ManualClock())
 print("ready", flush=True)
 sys.stdin.read()

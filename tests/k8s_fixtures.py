@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from claudescale.adapters.kubernetes import KubernetesCluster
-from claudescale.clock import ManualClock
+from claudescale.adapters.kubernetes.cluster import KubernetesCluster
 from claudescale.config import ClusterSettings
 from claudescale.sim import Sandbox, SimCluster, SimConfig, SimOptions, write_kubeconfig
+from claudescale.testing.clock import ManualClock
 
 StartSandbox = Callable[..., Awaitable[Sandbox]]
 ConnectCluster = Callable[..., Awaitable[KubernetesCluster]]

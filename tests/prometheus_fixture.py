@@ -1,7 +1,7 @@
 """A real Prometheus for the test session, and a fake cAdvisor for it to scrape.
 
 The session fixture ``prometheus`` starts Debian's ``prometheus`` once (through the product's
-own ``claudescale.prometheus_process``) on a free loopback port, scraping every second
+own ``claudescale.sim.prometheus``) on a free loopback port, scraping every second
 whatever targets the tests add at run time. New targets are scraped within about 6 s
 (Prometheus applies discovery changes at most every 5 s), so tests that need data should
 share one exporter per module and wait once.
@@ -25,7 +25,7 @@ from typing import Any, Self
 
 import pytest
 
-from claudescale.prometheus_process import DEFAULT_BINARY, PrometheusProcess, instant_query
+from claudescale.sim.prometheus import DEFAULT_BINARY, PrometheusProcess, instant_query
 
 SCRAPE_INTERVAL_S = 1.0
 """Every test Prometheus scrapes this often."""

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from claudescale.approvals import ApprovalStore, Status, token_sha256
-from claudescale.clock import ManualClock
-from claudescale.core.model import Code, Outcome, Source, Verdict, WorkloadRef
+from claudescale.control.approvals import ApprovalStore, Status, token_sha256
+from claudescale.control.state_file import LockedDocument
+from claudescale.core.values import Code, Outcome, Source, Verdict, WorkloadRef
+from claudescale.engine.executor import Executor
+from claudescale.engine.human_control import approved_proposal
 from claudescale.errors import StateError
-from claudescale.executor import Executor
-from claudescale.gatekeeper import approved_proposal
-from claudescale.statefile import LockedDocument
+from claudescale.testing.clock import ManualClock
 from tests.human_control import REF, World, running, up, world
 
 MCP = "mcp:claude-desktop"

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from claudescale.approvals import Status
 from claudescale.cli.approvals_cmd import approve_change, list_approvals, reject_change
 from claudescale.cli.main import COMMAND_MODULES, main
-from claudescale.clock import ManualClock
-from claudescale.core.model import Code, WorkloadRef
+from claudescale.control.approvals import Status
+from claudescale.core.values import Code, WorkloadRef
+from claudescale.testing.clock import ManualClock
 from tests.human_control import (
     REF,
     World,

@@ -11,8 +11,8 @@ import pytest
 
 from claudescale.cli.override_cmd import start_override
 from claudescale.config import ApprovalSettings, Settings
-from claudescale.core.model import Code, WorkloadRef
 from claudescale.core.risk import RiskSettings
+from claudescale.core.values import Code, WorkloadRef
 from tests.human_control import cli_context, running, up, world
 
 Probe = Callable[[Path, dict[str, object]], Awaitable[object]]

@@ -28,8 +28,8 @@ from claudescale.audit import (
     verify,
 )
 from claudescale.audit.format import encode_record
-from claudescale.clock import ManualClock
 from claudescale.errors import AuditError
+from claudescale.testing.clock import ManualClock
 
 ROTATE_BYTES = 1500
 
@@ -196,7 +196,7 @@ def test_another_process_cannot_open_the_log_for_writing(tmp_path: Path) -> None
         "import sys\n"
         "from pathlib import Path\n"
         "from claudescale.audit import AuditLog\n"
-        "from claudescale.clock import ManualClock\n"
+        "from claudescale.testing.clock import ManualClock\n"
         "from claudescale.errors import AuditError\n"
         "try:\n"
         "    AuditLog(Path(sys.argv[1]), 1 << 20, ManualClock())\n"

@@ -8,7 +8,7 @@ import pytest
 
 from claudescale.audit import AuditLog
 from claudescale.cli.main import COMMAND_MODULES, main
-from claudescale.clock import ManualClock
+from claudescale.testing.clock import ManualClock
 
 
 def write_log(path: Path, count: int, rotate_bytes: int = 1 << 20) -> Path:

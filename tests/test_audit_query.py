@@ -17,8 +17,8 @@ from claudescale.audit import AuditLog, iter_records
 from claudescale.cli.approvals_cmd import approve_change
 from claudescale.cli.audit_cmd import CSV_COLUMNS, write_export
 from claudescale.cli.main import main
-from claudescale.clock import ManualClock
-from claudescale.core.model import Source
+from claudescale.core.values import Source
+from claudescale.testing.clock import ManualClock
 from tests.human_control import cli_context, running, up, world
 
 START_WALL = 1_800_000_000.0  # 2027-01-15T08:00:00Z, ManualClock's default wall time

@@ -19,11 +19,11 @@ import anyio
 import pytest
 
 from claudescale.adapters.prometheus import PrometheusMetrics
+from claudescale.adapters.system_clock import SystemClock
 from claudescale.audit import iter_records, verify
-from claudescale.clock import SystemClock
 from claudescale.config import Settings, parse_settings
+from claudescale.engine.service import Service
 from claudescale.ports import Cluster, MetricsSource
-from claudescale.service import Service
 from claudescale.sim import Sandbox, SimConfig
 from tests.k8s_fixtures import ConnectCluster, StartSandbox
 from tests.prometheus_fixture import PrometheusHarness

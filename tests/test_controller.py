@@ -12,10 +12,8 @@ import anyio
 import pytest
 
 from claudescale.audit import AuditLog, iter_records
-from claudescale.clock import ManualClock
 from claudescale.config import Settings, parse_settings
-from claudescale.controller import Controller, Health
-from claudescale.core.model import (
+from claudescale.core.values import (
     Action,
     CpuReading,
     Proposal,
@@ -23,10 +21,12 @@ from claudescale.core.model import (
     WorkloadRef,
     WorkloadState,
 )
+from claudescale.engine.executor import Executor
+from claudescale.engine.poll_loop import Controller, Health
 from claudescale.errors import MetricsUnavailable, Unavailable
-from claudescale.executor import Executor
 from claudescale.ports import Proposer
-from claudescale.replay.scripted import ScriptedCluster, ScriptedPod, ScriptedWorkload
+from claudescale.testing.clock import ManualClock
+from claudescale.testing.cluster import ScriptedCluster, ScriptedPod, ScriptedWorkload
 
 WEB = WorkloadRef("shop", "web")
 API = WorkloadRef("shop", "api")

@@ -18,17 +18,18 @@ import anyio
 import pytest
 
 from claudescale.adapters.prometheus import PrometheusMetrics
+from claudescale.adapters.system_clock import SystemClock
 from claudescale.audit import AuditLog, iter_records, verify
-from claudescale.clock import ManualClock, SystemClock
 from claudescale.config import Settings, parse_settings
-from claudescale.controller import Controller
-from claudescale.core.model import CpuReading, WorkloadRef, WorkloadState
 from claudescale.core.utilisation import PodSample, measure
-from claudescale.executor import Executor
-from claudescale.loop_state import Health
+from claudescale.core.values import CpuReading, WorkloadRef, WorkloadState
+from claudescale.engine.executor import Executor
+from claudescale.engine.loop_memory import Health
+from claudescale.engine.poll_loop import Controller
 from claudescale.ports import Clock, Cluster
-from claudescale.prometheus_process import PrometheusProcess
 from claudescale.sim import Sandbox
+from claudescale.sim.prometheus import PrometheusProcess
+from claudescale.testing.clock import ManualClock
 from tests.k8s_fixtures import ConnectCluster, StartSandbox
 from tests.test_closed_loop import (
     loop_settings,

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from claudescale.approvals import Status
 from claudescale.config import Mode, Settings, load_settings
-from claudescale.core.model import Code, Outcome, Source, WorkloadRef
+from claudescale.control.approvals import Status
+from claudescale.core.values import Code, Outcome, Source, WorkloadRef
 from tests.human_control import running, up, world
 
 

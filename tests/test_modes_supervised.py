@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from claudescale.cli.approvals_cmd import approve_change
 from claudescale.cli.snapshots_cmd import roll_back
-from claudescale.core.model import Action, Code, Outcome, Proposal, Source
+from claudescale.core.values import Action, Code, Outcome, Proposal, Source
 from claudescale.replay.runner import ReplayRun
 from claudescale.replay.scenario import parse_scenario
 from tests.human_control import REF, World, cli_context, running, up, world

@@ -16,10 +16,10 @@ from claudescale.cli.override_cmd import (
     override_store,
     start_override,
 )
-from claudescale.clock import ManualClock
+from claudescale.control.overrides import OverrideStore
 from claudescale.core.limits import Limits
-from claudescale.core.model import Action, Code, Proposal, Source, WorkloadRef
-from claudescale.overrides import OverrideStore
+from claudescale.core.values import Action, Code, Proposal, Source, WorkloadRef
+from claudescale.testing.clock import ManualClock
 from tests.human_control import REF, cli_context, down, running, up, world
 
 HOUR_S = 3600.0

@@ -17,14 +17,15 @@ import orjson
 import pytest
 import yaml
 
+from claudescale.adapters.system_clock import SystemClock
 from claudescale.audit import AuditLog, iter_records, verify
-from claudescale.clock import ManualClock, SystemClock
 from claudescale.config import Settings, parse_settings
-from claudescale.core.model import CpuReading, WorkloadRef, WorkloadState
+from claudescale.core.values import CpuReading, WorkloadRef, WorkloadState
+from claudescale.engine.service import RootLoopEnded, Service
 from claudescale.errors import MetricsUnavailable
-from claudescale.replay.scripted import ScriptedCluster
-from claudescale.service import RootLoopEnded, Service
 from claudescale.sim import write_kubeconfig
+from claudescale.testing.clock import ManualClock
+from claudescale.testing.cluster import ScriptedCluster
 from tests.k8s_fixtures import StartSandbox
 from tests.prometheus_fixture import PrometheusHarness
 from tests.test_closed_loop import has_rates_for, sandbox_config, sandbox_cpu_query

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from claudescale.cli.snapshots_cmd import list_snapshots, roll_back, snapshot_store
-from claudescale.clock import ManualClock
-from claudescale.core.model import Code
-from claudescale.replay.scripted import ScriptedCluster
-from claudescale.snapshots import SnapshotStore
+from claudescale.control.snapshots import SnapshotStore
+from claudescale.core.values import Code
+from claudescale.testing.clock import ManualClock
+from claudescale.testing.cluster import ScriptedCluster
 from tests.human_control import (
     REF,
     World,

@@ -30,8 +30,8 @@ from prometheus_api_client.exceptions import PrometheusApiClientException
 from urllib3.util.retry import Retry
 
 from claudescale.config import PrometheusSettings
-from claudescale.core.model import CpuReading, WorkloadRef, WorkloadState
 from claudescale.core.utilisation import PodSample, measure
+from claudescale.core.values import CpuReading, WorkloadRef, WorkloadState
 from claudescale.errors import MetricsUnavailable
 from claudescale.ports import Clock
 

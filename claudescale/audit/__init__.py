@@ -10,7 +10,7 @@ Record kinds: per proposal ``proposal``, ``evaluation`` (every input of the verd
 ``intent`` and ``outcome`` around a write, and exactly one ``verdict``; the executor also
 writes ``external_change``, ``external_controller_set``, ``external_controller_cleared``,
 ``restart`` and ``seeded``; the gatekeeper writes the approval, snapshot and override events
-(see ``claudescale.state_events``); the loop writes ``blind``, ``sight_restored``,
+(see ``claudescale.control.store_events``); the loop writes ``blind``, ``sight_restored``,
 ``proposer_unavailable``, ``cycle``, ``shutdown`` and ``shutdown_abandoned``; the log itself
 writes ``torn_tail``.
 """

@@ -23,14 +23,14 @@ from typing import Any
 
 import anyio
 
-from claudescale.approvals import Approval, ApprovalStore
+from claudescale.adapters.system_clock import SystemClock
 from claudescale.audit import AuditLog, recovery_records
-from claudescale.clock import SystemClock
 from claudescale.config import Settings, load_settings, state_dir_for
-from claudescale.core.model import Outcome, Verdict
+from claudescale.control.approvals import Approval, ApprovalStore
+from claudescale.core.values import Outcome, Verdict
+from claudescale.engine.executor import Executor
+from claudescale.engine.human_control import Gatekeeper
 from claudescale.errors import AuditError
-from claudescale.executor import Executor
-from claudescale.gatekeeper import Gatekeeper
 from claudescale.ports import Clock, Cluster, MetricsSource
 
 EXIT_OK = 0
@@ -45,7 +45,7 @@ async def connect_cluster(
     settings: Settings, clock: Clock
 ) -> AsyncIterator[tuple[Cluster, MetricsSource]]:
     """The real cluster and Prometheus, as the service uses them."""
-    from claudescale.adapters.kubernetes import KubernetesCluster
+    from claudescale.adapters.kubernetes.cluster import KubernetesCluster
     from claudescale.adapters.prometheus import PrometheusMetrics
 
     async with await KubernetesCluster.connect(settings.cluster, clock) as cluster:

@@ -14,7 +14,7 @@ from typing import Any
 
 import anyio
 
-from claudescale.core.model import WorkloadRef
+from claudescale.core.values import WorkloadRef
 from claudescale.demo.load import drive, running_demo
 from claudescale.demo.plan import DEFAULT_DURATION_S, LOADED, NAMESPACE, PHASES, DemoPlan
 from claudescale.demo.runner import DemoOptions, run_demo

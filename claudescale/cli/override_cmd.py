@@ -19,8 +19,8 @@ import yaml
 from claudescale.cli.approvals_cmd import EXIT_OK, EXIT_REFUSED, Context, common_options
 from claudescale.cli.approvals_cmd import context_from_args as context_of
 from claudescale.config import prometheus_duration_s
+from claudescale.control.overrides import EVERY_WORKLOAD, Override, OverrideStore
 from claudescale.errors import ConfigError
-from claudescale.overrides import EVERY_WORKLOAD, Override, OverrideStore
 
 
 def register(subparsers: Any) -> None:

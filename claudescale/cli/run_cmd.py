@@ -1,8 +1,8 @@
 """``claudescale run --config FILE``: the autoscaler service in the foreground.
 
 Layer: edge (CLI). Reads the settings (file and ``CLAUDESCALE_*``), sets up JSON-line logs on
-stderr, connects the Kubernetes and Prometheus adapters and runs ``claudescale.service.serve``
-until SIGTERM or SIGINT; exits 0 after a clean shutdown.
+stderr, connects the Kubernetes and Prometheus adapters and runs
+``claudescale.engine.service.serve`` until SIGTERM or SIGINT; exits 0 after a clean shutdown.
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ from typing import Any
 
 import anyio
 
-from claudescale.adapters.kubernetes import KubernetesCluster
+from claudescale.adapters.kubernetes.cluster import KubernetesCluster
 from claudescale.adapters.prometheus import PrometheusMetrics
-from claudescale.clock import SystemClock
+from claudescale.adapters.system_clock import SystemClock
 from claudescale.config import Settings, load_settings
+from claudescale.engine.service import serve
 from claudescale.logs import configure_logging
-from claudescale.service import serve
 
 
 def register(subparsers: Any) -> None:

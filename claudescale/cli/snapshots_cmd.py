@@ -26,12 +26,12 @@ from claudescale.cli.approvals_cmd import (
     one_shot,
     print_verdicts,
 )
-from claudescale.core.model import Action, Outcome, WorkloadState
+from claudescale.control.snapshots import Snapshot, SnapshotStore, rollback_proposal
 from claudescale.core.risk import Change, assess
+from claudescale.core.values import Action, Outcome, WorkloadState
+from claudescale.engine.human_control import change_record, ttl_for
 from claudescale.errors import ClusterError, NotFound
-from claudescale.gatekeeper import change_record, ttl_for
 from claudescale.ports import Cluster
-from claudescale.snapshots import Snapshot, SnapshotStore, rollback_proposal
 
 CONFIRMED = "confirmed at the CLI"
 

@@ -13,7 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from claudescale.core.limits import Limits
-from claudescale.core.model import (
+from claudescale.core.risk import critical_match
+from claudescale.core.utilisation import classify
+from claudescale.core.values import (
     Action,
     Code,
     CpuReading,
@@ -26,8 +28,6 @@ from claudescale.core.model import (
     block,
     hold,
 )
-from claudescale.core.risk import critical_match
-from claudescale.core.utilisation import classify
 
 RATE_WINDOW_S = 3600.0
 PLACEHOLDER_REASONS = frozenset(

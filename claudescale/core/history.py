@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from claudescale.core.limits import Limits
-from claudescale.core.model import History
+from claudescale.core.values import History
 
 RATE_MEMORY_S = 3600.0
 

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from claudescale.core.model import Action, Code, Proposal, Source, WorkloadRef
+from claudescale.core.values import Action, Code, Proposal, Source, WorkloadRef
 
 TARGET_REPLICAS_LIMIT: Final = 1_000_000
 """The parser accepts integers within plus or minus this; the guardrails judge real bounds."""

@@ -21,7 +21,7 @@ from typing import Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from claudescale.core.limits import Limits
-from claudescale.core.model import History, WorkloadRef
+from claudescale.core.values import History, WorkloadRef
 
 DEFAULT_PRODUCTION_NAMESPACES = ("prod", "production", "live", "main")
 _SEGMENT_SEPARATORS = re.compile(r"[-_.]")

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Final
 
 from claudescale.core.limits import Limits
-from claudescale.core.model import Action, CpuReading, Proposal, Source, WorkloadState
+from claudescale.core.values import Action, CpuReading, Proposal, Source, WorkloadState
 
 MIN_TREND_POINTS: Final = 3
 MIN_TREND_SPAN_S: Final = 10.0

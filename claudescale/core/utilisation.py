@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from claudescale.core.limits import Limits
-from claudescale.core.model import Code, CpuReading, PodState, WorkloadRef, WorkloadState
+from claudescale.core.values import Code, CpuReading, PodState, WorkloadRef, WorkloadState
 
 _NAMES_SHOWN = 5
 CLOCK_SKEW_TOLERANCE_S = 5.0

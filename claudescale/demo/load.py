@@ -17,7 +17,7 @@ from typing import Any, TextIO
 import anyio
 import anyio.to_thread
 
-from claudescale.core.model import WorkloadRef
+from claudescale.core.values import WorkloadRef
 from claudescale.demo.plan import DemoPlan
 from claudescale.demo.runner import CURRENT
 from claudescale.errors import ClaudescaleError

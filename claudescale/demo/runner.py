@@ -21,22 +21,22 @@ from typing import TextIO
 import anyio
 import anyio.to_thread
 
-from claudescale.adapters.kubernetes import KubernetesCluster
+from claudescale.adapters.kubernetes.cluster import KubernetesCluster
 from claudescale.adapters.prometheus import PrometheusMetrics
-from claudescale.clock import SystemClock
+from claudescale.adapters.system_clock import SystemClock
 from claudescale.config import Settings, prometheus_duration_s
 from claudescale.demo.plan import LOADED, NAMESPACE, RATE_WINDOW, SCRAPE_INTERVAL_S, DemoPlan
 from claudescale.demo.summary import DemoSummary, summarise
 from claudescale.demo.view import HIDE_CURSOR, SHOW_CURSOR, Frame, event_line, render_frame
+from claudescale.engine.loop_memory import Decision
+from claudescale.engine.service import Service
 from claudescale.logs import configure_logging
-from claudescale.loop_state import Decision
-from claudescale.prometheus_process import (
+from claudescale.sim import Sandbox, SimCluster, SimOptions, write_kubeconfig
+from claudescale.sim.prometheus import (
     PrometheusProcess,
     PrometheusProcessError,
     wait_for_count,
 )
-from claudescale.service import Service
-from claudescale.sim import Sandbox, SimCluster, SimOptions, write_kubeconfig
 
 CURRENT = "current.json"
 REFRESH_S = 0.5

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from claudescale.demo.plan import DemoPlan
-from claudescale.loop_state import Decision, LoopStatus
+from claudescale.engine.loop_memory import Decision, LoopStatus
 
 HOME, CLEAR_LINE, CLEAR_BELOW = "\x1b[H", "\x1b[K", "\x1b[J"
 HIDE_CURSOR, SHOW_CURSOR = "\x1b[?25l", "\x1b[?25h"

@@ -18,13 +18,13 @@ import anyio
 from anyio.abc import TaskGroup, TaskStatus
 
 from claudescale.audit import AuditLog, recovery_records
-from claudescale.clock import ManualClock
 from claudescale.config import Settings
-from claudescale.core.model import Action, Proposal, Source, Verdict
 from claudescale.core.replies import ParseFailure, parse_reply
-from claudescale.executor import Executor
+from claudescale.core.values import Action, Proposal, Source, Verdict
+from claudescale.engine.executor import Executor
 from claudescale.replay.scenario import Scenario, Step, replay_settings
-from claudescale.replay.scripted import ScriptedCluster, ScriptedPod, ScriptedWorkload
+from claudescale.testing.clock import ManualClock
+from claudescale.testing.cluster import ScriptedCluster, ScriptedPod, ScriptedWorkload
 
 Emit = Callable[[dict[str, Any]], None]
 

@@ -21,7 +21,7 @@ from pydantic import (
 
 from claudescale.config import Settings, read_yaml_mapping
 from claudescale.core.limits import describe_validation_error
-from claudescale.core.model import WorkloadRef
+from claudescale.core.values import WorkloadRef
 from claudescale.errors import ConfigError
 
 

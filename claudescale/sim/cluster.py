@@ -12,7 +12,7 @@ import random
 from collections.abc import Mapping
 from typing import Any
 
-from claudescale.clock import ManualClock, SystemClock
+from claudescale.adapters.system_clock import SystemClock
 from claudescale.ports import Clock
 from claudescale.sim import objects
 from claudescale.sim.config import SimConfig
@@ -24,6 +24,7 @@ from claudescale.sim.seed import populate
 from claudescale.sim.status import SimApiError, check_replicas, error_for_status
 from claudescale.sim.store import ObjectStore
 from claudescale.sim.usage import CpuLedger
+from claudescale.testing.clock import ManualClock
 
 WorkloadKey = tuple[str, str]
 _EPSILON_S = 1e-6

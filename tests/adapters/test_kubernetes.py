@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from claudescale.core.model import WorkloadRef
+from claudescale.core.values import WorkloadRef
 from claudescale.errors import Conflict, NotFound
 from claudescale.sim import Sandbox, SimConfig
 from tests.k8s_fixtures import ConnectCluster, StartSandbox

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from claudescale.adapters.kubernetes_convert import (
+from claudescale.adapters.kubernetes.convert import (
     PodIndex,
     cpu_cores,
     owner_of,

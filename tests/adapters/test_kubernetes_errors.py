@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from claudescale.adapters.kubernetes import KubernetesCluster
+from claudescale.adapters.kubernetes.cluster import KubernetesCluster
 from claudescale.config import ClusterSettings
-from claudescale.core.model import WorkloadRef
+from claudescale.core.values import WorkloadRef
 from claudescale.errors import (
     ClusterError,
     ConfigError,

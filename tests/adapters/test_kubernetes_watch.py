@@ -10,15 +10,15 @@ import anyio
 import pytest
 from anyio.streams.memory import MemoryObjectReceiveStream
 
-from claudescale.adapters.kubernetes_watch import (
+from claudescale.adapters.kubernetes.watch import (
     ChangeType,
     WorkloadChange,
     WorkloadView,
     watch_deployments,
 )
-from claudescale.clock import ManualClock
-from claudescale.core.model import WorkloadRef
+from claudescale.core.values import WorkloadRef
 from claudescale.sim import Sandbox, SimOptions
+from claudescale.testing.clock import ManualClock
 from tests.k8s_fixtures import ConnectCluster, StartSandbox
 
 Changes = MemoryObjectReceiveStream[WorkloadChange]

@@ -26,13 +26,14 @@ from claudescale.adapters.prometheus import (
     namespace_regex,
     parse_cpu_result,
 )
-from claudescale.clock import ManualClock, SystemClock
+from claudescale.adapters.system_clock import SystemClock
 from claudescale.config import PrometheusSettings
 from claudescale.core.limits import Limits
-from claudescale.core.model import Code, PodState, WorkloadRef, WorkloadState
 from claudescale.core.utilisation import classify
+from claudescale.core.values import Code, PodState, WorkloadRef, WorkloadState
 from claudescale.errors import MetricsUnavailable
-from claudescale.prometheus_process import PrometheusProcess, PrometheusProcessError
+from claudescale.sim.prometheus import PrometheusProcess, PrometheusProcessError
+from claudescale.testing.clock import ManualClock
 from tests.prometheus_fixture import SCRAPE_INTERVAL_S, FakeCadvisor, PrometheusHarness
 
 RATE_WINDOW = "5s"

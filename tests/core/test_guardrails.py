@@ -9,7 +9,7 @@ import pytest
 
 from claudescale.core.guardrails import Situation, evaluate
 from claudescale.core.limits import Limits
-from claudescale.core.model import (
+from claudescale.core.values import (
     Action,
     Code,
     CpuReading,

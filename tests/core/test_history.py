@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from claudescale.core.history import recover
-from claudescale.core.model import History
+from claudescale.core.values import History
 
 EPOCH = "boot-1"
 

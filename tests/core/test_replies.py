@@ -10,7 +10,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from claudescale.core.model import Action, Code, Proposal, Source, WorkloadRef
 from claudescale.core.replies import (
     TARGET_REPLICAS_LIMIT,
     ParseFailure,
@@ -19,6 +18,7 @@ from claudescale.core.replies import (
     parse_reply,
     reply_schema,
 )
+from claudescale.core.values import Action, Code, Proposal, Source, WorkloadRef
 
 WEB = WorkloadRef("shop", "web")
 API = WorkloadRef("shop", "api")

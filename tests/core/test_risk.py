@@ -7,9 +7,8 @@ from typing import Any
 
 import pytest
 
-from claudescale.core.gate import GateDecision, decide
 from claudescale.core.limits import Limits
-from claudescale.core.model import History, Source, WorkloadRef
+from claudescale.core.modes import GateDecision, decide
 from claudescale.core.risk import (
     Change,
     Risk,
@@ -19,6 +18,7 @@ from claudescale.core.risk import (
     is_production,
     recent_actions,
 )
+from claudescale.core.values import History, Source, WorkloadRef
 
 DEFAULTS = RiskSettings()
 LIMITS = Limits()

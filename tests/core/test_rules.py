@@ -9,7 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from claudescale.core.limits import Limits
-from claudescale.core.model import (
+from claudescale.core.rules import propose_by_rules, trend_percent_per_min
+from claudescale.core.values import (
     Action,
     CpuReading,
     PodState,
@@ -18,7 +19,6 @@ from claudescale.core.model import (
     WorkloadRef,
     WorkloadState,
 )
-from claudescale.core.rules import propose_by_rules, trend_percent_per_min
 
 WEB = WorkloadRef("shop", "web")
 DEFAULTS = Limits()

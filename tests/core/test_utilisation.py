@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from claudescale.core.limits import Limits
-from claudescale.core.model import Code, CpuReading, PodState, WorkloadRef, WorkloadState
 from claudescale.core.utilisation import PodSample, classify, measure
+from claudescale.core.values import Code, CpuReading, PodState, WorkloadRef, WorkloadState
 
 REF = WorkloadRef("shop", "web")
 NOW_S = 1_800_000_000.0

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import anyio
 
+from claudescale.adapters.system_clock import SystemClock
 from claudescale.audit import AuditLog
-from claudescale.clock import SystemClock
 from claudescale.config import parse_settings
-from claudescale.core.model import Action, Proposal, Source, WorkloadRef
-from claudescale.executor import Executor
-from claudescale.replay.scripted import ScriptedCluster
+from claudescale.core.values import Action, Proposal, Source, WorkloadRef
+from claudescale.engine.executor import Executor
+from claudescale.testing.cluster import ScriptedCluster
 
 REF = WorkloadRef("shop", "web")
 

@@ -10,9 +10,8 @@ from pathlib import Path
 import anyio
 
 from claudescale.audit import AuditLog, iter_records
-from claudescale.clock import ManualClock
 from claudescale.config import parse_settings
-from claudescale.core.model import (
+from claudescale.core.values import (
     Action,
     Code,
     Outcome,
@@ -21,9 +20,10 @@ from claudescale.core.model import (
     WorkloadRef,
     WorkloadState,
 )
+from claudescale.engine.executor import Executor
 from claudescale.errors import Unavailable
-from claudescale.executor import Executor
-from claudescale.replay.scripted import ScriptedCluster, ScriptedWorkload
+from claudescale.testing.clock import ManualClock
+from claudescale.testing.cluster import ScriptedCluster, ScriptedWorkload
 
 REF = WorkloadRef("shop", "web")
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from claudescale.clock import ManualClock
 from claudescale.errors import ConfigError
 from claudescale.sim import SimCluster, SimConfig, load_sim_config
 from claudescale.sim.config import Phases, WorkloadSpec
+from claudescale.testing.clock import ManualClock
 
 
 def _ready(cluster: SimCluster, name: str) -> list[bool]:

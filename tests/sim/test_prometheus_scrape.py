@@ -8,7 +8,7 @@ from typing import Any
 import anyio
 import pytest
 
-from claudescale.clock import SystemClock
+from claudescale.adapters.system_clock import SystemClock
 from tests.k8s_fixtures import StartSandbox
 from tests.prometheus_fixture import PrometheusHarness
 

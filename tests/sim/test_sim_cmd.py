@@ -10,7 +10,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from claudescale.adapters.kubernetes import KubernetesCluster
+from claudescale.adapters.kubernetes.cluster import KubernetesCluster
 from claudescale.cli.main import main
 from claudescale.config import ClusterSettings
 

@@ -1,10 +1,10 @@
 """Emergency overrides: an operator widens (or tightens) a guardrail for a while.
 
 Layer: orchestration support (a local state file, ``overrides.json`` in the state directory,
-see ``claudescale.statefile``). Started from the CLI with who and why and a duration no longer
-than ``approvals.override_max_s``; the executor applies the active ones to the limits of each
-proposal and audits their start, every use and their expiry. An override expires by itself:
-``active`` compares its end with the clock, whether or not anyone marked it expired.
+see ``claudescale.control.state_file``). Started from the CLI with who and why and a duration
+no longer than ``approvals.override_max_s``; the executor applies the active ones to the limits
+of each proposal and audits their start, every use and their expiry. An override expires by
+itself: ``active`` compares its end with the clock, whether or not anyone marked it expired.
 
 This is the only way besides the operator's settings to widen a guardrail: nothing in a
 proposal, a model reply or an MCP tool argument reaches it.
@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from claudescale.control.state_file import Json, LockedDocument, add_event
 from claudescale.core.limits import Limits
-from claudescale.core.model import WorkloadRef
+from claudescale.core.values import WorkloadRef
 from claudescale.ports import Clock
-from claudescale.statefile import Json, LockedDocument, add_event
 
 EVERY_WORKLOAD = "*"
 MIN_WHY_LETTERS = 3

@@ -1,17 +1,17 @@
 """The approvals store: changes waiting for a human, their single-use tokens and decisions.
 
 Layer: orchestration support (a local state file, ``approvals.json`` in the state directory,
-see ``claudescale.statefile``). The executor creates pending approvals and uses them up; the
-CLI (``claudescale approve``/``reject``) and the MCP server decide them, from any process. It
-never talks to the cluster and does not decide whether a change is allowed: the executor
-re-validates every approved change against fresh state before writing.
+see ``claudescale.control.state_file``). The executor creates pending approvals and uses them
+up; the CLI (``claudescale approve``/``reject``) and the MCP server decide them, from any
+process. It never talks to the cluster and does not decide whether a change is allowed: the
+executor re-validates every approved change against fresh state before writing.
 
 An approval is bound to ``change_sha256``, the hash of the exact change (namespace, name, uid,
 from, to, resourceVersion). Its token has 256 bits from ``secrets`` and is stored only as its
 SHA-256. Expiry uses wall time because it must survive a restart (the monotonic clock does
-not); within the same boot the monotonic clock is checked too, and a wall clock that moved
-back before the approval's creation counts as expired, so a clock jump can shorten the window
-but never stretch it. Every refusal and decision is kept as an event for the audit log.
+not); within the same boot the monotonic clock is checked too, and a wall clock that moved back
+before the approval's creation counts as expired, so a clock jump can shorten the window but
+never stretch it. Every refusal and decision is kept as an event for the audit log.
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ from pathlib import Path
 
 import orjson
 
-from claudescale.core.model import Code
+from claudescale.control.state_file import Json, LockedDocument, add_event
+from claudescale.core.values import Code
 from claudescale.ports import Clock
-from claudescale.statefile import Json, LockedDocument, add_event
 
 TOKEN_BYTES = 32
 """256 bits; the issue asks for at least 128."""

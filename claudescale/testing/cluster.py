@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 
 import anyio
 
-from claudescale.core.model import CpuReading, PodState, WorkloadRef, WorkloadState
 from claudescale.core.utilisation import PodSample, measure
+from claudescale.core.values import CpuReading, PodState, WorkloadRef, WorkloadState
 from claudescale.errors import ClusterError, Conflict, NotFound, Unavailable
 from claudescale.ports import Clock
 

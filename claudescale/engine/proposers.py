@@ -19,7 +19,8 @@ import anyio
 
 from claudescale.config import Settings
 from claudescale.core.limits import Limits
-from claudescale.core.model import (
+from claudescale.core.rules import propose_by_rules
+from claudescale.core.values import (
     Action,
     Code,
     CpuReading,
@@ -29,8 +30,7 @@ from claudescale.core.model import (
     WorkloadRef,
     WorkloadState,
 )
-from claudescale.core.rules import propose_by_rules
-from claudescale.loop_state import Row
+from claudescale.engine.loop_memory import Row
 from claudescale.ports import AuditSink, Proposer
 
 Refuse = Callable[[Proposal, Code, str], object]

@@ -21,10 +21,10 @@ from anyio.abc import TaskStatus
 
 from claudescale.audit import AuditLog, recovery_records
 from claudescale.config import Settings
-from claudescale.controller import Controller
-from claudescale.executor import Executor
-from claudescale.health import HealthReport, HealthServer
-from claudescale.loop_state import Health
+from claudescale.engine.executor import Executor
+from claudescale.engine.health import HealthReport, HealthServer
+from claudescale.engine.loop_memory import Health
+from claudescale.engine.poll_loop import Controller
 from claudescale.ports import Clock, Cluster, MetricsSource, Proposer
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from claudescale.core.limits import annotation_overrides
-from claudescale.core.model import PodState, WorkloadRef, WorkloadState
+from claudescale.core.values import PodState, WorkloadRef, WorkloadState
 
 Json = Mapping[str, Any]
 PAUSED_ANNOTATION = "claudescale.io/paused"

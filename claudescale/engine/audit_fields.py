@@ -10,7 +10,7 @@ import math
 from typing import Any
 
 from claudescale.core.guardrails import Situation
-from claudescale.core.model import Proposal, Verdict
+from claudescale.core.values import Proposal, Verdict
 
 
 def proposal_fields(proposal: Proposal) -> dict[str, Any]:

@@ -1,37 +1,11 @@
-"""Clocks: the system clock for the service, a manual one for tests and replay.
+"""A clock that moves only when told, for tests and replay (``claudescale.ports.Clock``).
 
-Layer: orchestration support. The manual clock never reads real time.
+Layer: testing (public). It never reads real time.
 """
 
 from __future__ import annotations
 
-import time
-from pathlib import Path
-
 import anyio
-
-
-def _boot_id() -> str:
-    try:
-        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-    except OSError:
-        return f"process-{time.time_ns()}"
-
-
-class SystemClock:
-    """Real time. The monotonic clock is CLOCK_MONOTONIC, comparable within one boot."""
-
-    def __init__(self) -> None:
-        self.epoch = _boot_id()
-
-    def now(self) -> float:
-        return time.monotonic()
-
-    def wall(self) -> float:
-        return time.time()
-
-    async def sleep(self, seconds: float) -> None:
-        await anyio.sleep(seconds)
 
 
 class ManualClock:

@@ -19,11 +19,11 @@ import orjson
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.config.config_exception import ConfigException
 
-from claudescale.adapters.kubernetes_convert import Json, PodIndex, owner_of, workload_state
-from claudescale.adapters.kubernetes_errors import api_exception, map_error
-from claudescale.clock import SystemClock
+from claudescale.adapters.kubernetes.convert import Json, PodIndex, owner_of, workload_state
+from claudescale.adapters.kubernetes.errors import api_exception, map_error
+from claudescale.adapters.system_clock import SystemClock
 from claudescale.config import ClusterSettings
-from claudescale.core.model import WorkloadRef, WorkloadState
+from claudescale.core.values import WorkloadRef, WorkloadState
 from claudescale.errors import ConfigError, NotFound
 from claudescale.ports import Clock, Cluster
 

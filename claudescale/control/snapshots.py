@@ -19,10 +19,10 @@ from pathlib import Path
 
 import orjson
 
-from claudescale.core.model import Action, Proposal, Source, WorkloadRef, WorkloadState
+from claudescale.control.state_file import locked, sync_directory
+from claudescale.core.values import Action, Proposal, Source, WorkloadRef, WorkloadState
 from claudescale.errors import StateError
 from claudescale.ports import Clock
-from claudescale.statefile import locked, sync_directory
 
 log = logging.getLogger(__name__)
 

@@ -22,10 +22,10 @@ import anyio
 import orjson
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from claudescale.adapters.kubernetes import KubernetesCluster
-from claudescale.adapters.kubernetes_convert import Json, workload_state
-from claudescale.adapters.kubernetes_errors import map_error
-from claudescale.core.model import WorkloadRef, WorkloadState
+from claudescale.adapters.kubernetes.cluster import KubernetesCluster
+from claudescale.adapters.kubernetes.convert import Json, workload_state
+from claudescale.adapters.kubernetes.errors import map_error
+from claudescale.core.values import WorkloadRef, WorkloadState
 from claudescale.errors import ClusterError
 
 log = logging.getLogger(__name__)

@@ -16,11 +16,17 @@ from pathlib import Path
 
 import orjson
 
-from claudescale.approvals import Approval, ApprovalStore, change_sha256
 from claudescale.config import Settings
-from claudescale.core import gate
+from claudescale.control.approvals import Approval, ApprovalStore, change_sha256
+from claudescale.control.overrides import OverrideStore
+from claudescale.control.overrides import apply as apply_overrides
+from claudescale.control.snapshots import Snapshot, SnapshotStore
+from claudescale.control.state_file import Json
+from claudescale.control.store_events import copy_events
+from claudescale.core import modes as gate
 from claudescale.core.limits import Limits
-from claudescale.core.model import (
+from claudescale.core.risk import Change, Risk, assess, is_production, recent_actions
+from claudescale.core.values import (
     Action,
     Code,
     History,
@@ -32,13 +38,7 @@ from claudescale.core.model import (
     WorkloadState,
     block,
 )
-from claudescale.core.risk import Change, Risk, assess, is_production, recent_actions
-from claudescale.overrides import OverrideStore
-from claudescale.overrides import apply as apply_overrides
 from claudescale.ports import AuditSink, Clock
-from claudescale.snapshots import Snapshot, SnapshotStore
-from claudescale.state_events import copy_events
-from claudescale.statefile import Json
 
 
 class Gatekeeper:

@@ -21,7 +21,7 @@ import anyio
 from anyio.abc import TaskGroup, TaskStatus
 
 from claudescale.config import Settings, prometheus_duration_s
-from claudescale.core.model import (
+from claudescale.core.values import (
     Action,
     Code,
     CpuReading,
@@ -31,9 +31,8 @@ from claudescale.core.model import (
     WorkloadRef,
     WorkloadState,
 )
-from claudescale.errors import ClusterError, MetricsUnavailable
-from claudescale.executor import Executor
-from claudescale.loop_state import (
+from claudescale.engine.executor import Executor
+from claudescale.engine.loop_memory import (
     CycleReport,
     Decision,
     Health,
@@ -42,8 +41,9 @@ from claudescale.loop_state import (
     WorkloadMemory,
     cycle_record,
 )
+from claudescale.engine.proposers import ProposerChain, cooldowns_remaining_s, situation_row
+from claudescale.errors import ClusterError, MetricsUnavailable
 from claudescale.ports import AuditSink, Clock, Cluster, MetricsSource, Proposer
-from claudescale.proposers import ProposerChain, cooldowns_remaining_s, situation_row
 
 log = logging.getLogger(__name__)
 RECENT_DECISIONS = 50

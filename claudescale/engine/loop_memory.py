@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from claudescale.core.model import (
+from claudescale.core.rules import trend_percent_per_min
+from claudescale.core.values import (
     Action,
     Code,
     CpuReading,
@@ -25,7 +26,6 @@ from claudescale.core.model import (
     WorkloadRef,
     WorkloadState,
 )
-from claudescale.core.rules import trend_percent_per_min
 
 Row = dict[str, Any]
 

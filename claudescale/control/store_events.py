@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from claudescale.core.model import Source
+from claudescale.control.state_file import Json, LockedDocument, unaudited_events
+from claudescale.core.values import Source
 from claudescale.ports import AuditSink
-from claudescale.statefile import Json, LockedDocument, unaudited_events
 
 HUMAN_PREFIXES = {"cli:": Source.CLI.value, "mcp:": Source.MCP_CLIENT.value}
 """Actors whose name says where they acted from."""

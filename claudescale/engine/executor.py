@@ -25,7 +25,7 @@ from claudescale.config import Settings, state_dir_for
 from claudescale.core import history as hist
 from claudescale.core.guardrails import Situation, evaluate
 from claudescale.core.limits import Limits
-from claudescale.core.model import (
+from claudescale.core.values import (
     Action,
     Code,
     CpuReading,
@@ -37,7 +37,8 @@ from claudescale.core.model import (
     WorkloadState,
     block,
 )
-from claudescale.decision_records import evaluation_fields, proposal_fields
+from claudescale.engine.audit_fields import evaluation_fields, proposal_fields
+from claudescale.engine.human_control import Gatekeeper
 from claudescale.errors import (
     AuditError,
     ClusterError,
@@ -46,7 +47,6 @@ from claudescale.errors import (
     NotFound,
     StateError,
 )
-from claudescale.gatekeeper import Gatekeeper
 from claudescale.ports import AuditSink, Clock, Cluster, MetricsSource
 
 log = logging.getLogger(__name__)
@@ -267,7 +267,7 @@ class Executor:
                 Code.INVALID_TARGET,
                 f"Refused scaling {ref}: its claudescale.io annotations are invalid: {exc}",
             )
-        # -- the gate: approvals, overrides, risk and modes (claudescale.gatekeeper) --
+        # -- the gate: approvals, overrides, risk and modes (claudescale.engine.human_control) --
         refused = self.gatekeeper.check_attached(state, proposal)
         if refused is not None:
             return refused

@@ -16,8 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from claudescale.core.model import Source
 from claudescale.core.risk import Risk, RiskLevel
+from claudescale.core.values import Source
 
 OBSERVE = "observe"
 SUPERVISED = "supervised"

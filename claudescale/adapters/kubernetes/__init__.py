@@ -1,0 +1,3 @@
+"""The Kubernetes adapter: kubernetes-asyncio behind ``claudescale.ports.Cluster``; errors
+mapped once into ``claudescale.errors``.
+"""
