@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test check lint types contracts demo demo-load bench clean prometheus
+.PHONY: install test check lint types contracts demo demo-load bench bench-hpa clean prometheus soak
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,19 @@ contracts: install
 
 check: lint types contracts test
 
+# `make soak` runs the wide executor property with 100,000 examples (about 40 minutes on
+# two cores); `make soak SOAK_SEED=123` replays a run, `SOAK_EXAMPLES=5000` shortens it.
+ifndef SOAK_SEED
+SOAK_SEED := $(shell date +%s)
+endif
+SOAK_EXAMPLES ?=
+soak: install
+	@echo "Soak seed: $(SOAK_SEED) (make soak SOAK_SEED=$(SOAK_SEED) replays these examples)"
+	CLAUDESCALE_HYPOTHESIS_PROFILE=soak CLAUDESCALE_HYPOTHESIS_EXAMPLES=$(SOAK_EXAMPLES) \
+		$(BIN)/pytest -q -p no:cacheprovider --hypothesis-seed=$(SOAK_SEED) \
+		--hypothesis-show-statistics \
+		"tests/test_properties.py::test_no_limits_mode_or_mix_of_workloads_lets_the_executor_break_a_guardrail"
+
 # `make demo DURATION=120` shortens the demo (timings are scaled to fit, and it says so).
 DURATION ?= 300
 demo: install prometheus
@@ -44,6 +57,10 @@ demo-load: install
 
 bench: install prometheus
 	$(BIN)/python -m benchmarks.run_all
+
+# Only the control-quality comparison with the HPA (simulated; no Prometheus needed).
+bench-hpa: install
+	$(BIN)/python -m benchmarks.hpa
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

@@ -7,7 +7,7 @@ For each size the sandbox runs as ``claudescale sim`` in its own process with N 
 Deployments of one replica (250m requested, 0.1 cores used: 40 %, so the rules hold at the
 minimum of 1 and nothing is written), a real Prometheus scrapes it every second, and the
 product's own parts run one cycle at a time: the Kubernetes adapter (list Deployments, pods,
-HPAs, ScaledObjects), the Prometheus adapter (one PromQL query), the situation rows, the
+HPAs, ScaledObjects), the Prometheus adapter (one PromQL query), the typed situations, the
 rules, and the ``cycle`` audit record. Measured per cycle: wall time (median of ``--cycles``
 after one warm-up), split into listing the workloads, the CPU query, and the loop's own
 work (the rest); PromQL queries sent; and the peak of Python allocations during one cycle
@@ -17,6 +17,7 @@ work (the rest); PromQL queries sent; and the peak of Python allocations during 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import platform
 import statistics
@@ -34,12 +35,10 @@ from benchmarks.common import start_sandbox, write_results
 from claudescale.adapters.kubernetes.cluster import KubernetesCluster
 from claudescale.adapters.prometheus import PrometheusMetrics
 from claudescale.adapters.system_clock import SystemClock
-from claudescale.audit import AuditLog
 from claudescale.config import Settings, parse_settings
 from claudescale.core.values import CpuReading, WorkloadRef, WorkloadState
-from claudescale.engine.executor import Executor
-from claudescale.engine.poll_loop import Controller
 from claudescale.sim.prometheus import PrometheusProcess, wait_for_count
+from claudescale.testing.harness import Harness
 
 NAMESPACE = "bench"
 
@@ -134,33 +133,30 @@ async def _cycles(settings: Settings, workloads: int, cycles: int) -> dict[str, 
     try:
         prometheus = PrometheusMetrics(settings.prometheus, clock)
         cluster = metrics = timed = _Timed(kubernetes, prometheus)
-        with AuditLog(settings.audit.path, settings.audit.rotate_bytes, clock) as audit:
-            executor = Executor(cluster, metrics, audit, clock, settings)
-            executor.recover([])
-            controller = Controller(cluster, metrics, executor, [], clock, settings, audit=audit)
-            async with anyio.create_task_group() as tg:
-                await tg.start(executor.run)
-                warm = await controller.cycle()
-                times_s, list_s, query_s, queries, held = [], [], [], [], warm.held
-                for _ in range(cycles):
-                    before = prometheus.queries_issued
-                    started = time.perf_counter()
-                    report = await controller.cycle()
-                    times_s.append(time.perf_counter() - started)
-                    list_s.append(timed.list_s)
-                    query_s.append(timed.query_s)
-                    queries.append(prometheus.queries_issued - before)
-                    held = min(held, report.held)
-                tracemalloc.start()
-                tracemalloc.reset_peak()
-                await controller.cycle()
-                peak_bytes = tracemalloc.get_traced_memory()[1]
-                tracemalloc.stop()
-                executor.close()
+        harness = Harness(clock, cluster, settings, metrics=metrics, deadline_s=math.inf)
+        async with harness.running(recover=False):
+            controller = harness.controller()
+            warm = await controller.cycle()
+            times_s, list_s, query_s, queries, held = [], [], [], [], warm.held
+            for _ in range(cycles):
+                before = prometheus.queries_issued
+                started = time.perf_counter()
+                report = await controller.cycle()
+                times_s.append(time.perf_counter() - started)
+                list_s.append(timed.list_s)
+                query_s.append(timed.query_s)
+                queries.append(prometheus.queries_issued - before)
+                held = min(held, report.held)
+            tracemalloc.start()
+            tracemalloc.reset_peak()
+            await controller.cycle()
+            peak_bytes = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
     finally:
         await kubernetes.aclose()
     own_s = [t - a - b for t, a, b in zip(times_s, list_s, query_s, strict=True)]
-    missing = sum(1 for row in controller.status().rows if row["cpu_percent"] is None)
+    situations = controller.status().situations
+    missing = sum(1 for situation in situations if situation.reading.percent is None)
     return {
         "workloads": workloads,
         "seen": warm.workloads,

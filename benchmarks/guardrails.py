@@ -12,6 +12,8 @@ With a real API server the network round trips dominate; this is what claudescal
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import platform
 import statistics
 import tempfile
@@ -23,7 +25,6 @@ from typing import Any
 import anyio
 
 from benchmarks.common import write_results
-from claudescale.audit import AuditLog
 from claudescale.config import parse_settings
 from claudescale.core.guardrails import Situation, evaluate
 from claudescale.core.limits import Limits
@@ -37,9 +38,9 @@ from claudescale.core.values import (
     WorkloadRef,
     WorkloadState,
 )
-from claudescale.engine.executor import Executor
 from claudescale.testing.clock import ManualClock
 from claudescale.testing.cluster import ScriptedCluster
+from claudescale.testing.harness import Harness
 
 REF = WorkloadRef("shop", "web")
 
@@ -69,6 +70,7 @@ async def executor_us_per_action(actions: int, directory: Path, *, durable: bool
     settings = parse_settings(
         {
             "mode": "autonomous",
+            "audit": {"rotate_bytes": 1 << 30},
             # A benchmark acts every simulated second; keep frequency out of the risk level.
             "risk": {"frequency_window_s": 0.5},
             "guardrails": {
@@ -79,18 +81,16 @@ async def executor_us_per_action(actions: int, directory: Path, *, durable: bool
             },
         }
     )
-    fsync = None if durable else (lambda fd: None)
-    log = AuditLog(
-        directory / f"audit-{durable}.jsonl",
-        1 << 30,
+    harness = Harness(
         clock,
-        **({} if fsync is None else {"fsync": fsync}),
+        cluster,
+        settings,
+        audit_path=directory / f"audit-{durable}.jsonl",
+        deadline_s=math.inf,
+        fsync=os.fsync if durable else (lambda fd: None),
     )
-    executor = Executor(cluster, cluster, log, clock, settings)
-    executor.recover([])
     samples: list[float] = []
-    async with anyio.create_task_group() as tg:
-        await tg.start(executor.run)
+    async with harness.running(recover=False):
         for n in range(actions):
             replicas = workload.replicas
             up = (replicas < 5 and (n // 3) % 2 == 0) or replicas == 2
@@ -101,11 +101,9 @@ async def executor_us_per_action(actions: int, directory: Path, *, durable: bool
             )
             clock.advance(1)
             started = time.perf_counter()
-            verdict = await executor.submit(proposal)
+            verdict = await harness.submit(proposal)
             samples.append(time.perf_counter() - started)
             assert verdict.allowed, verdict.message
-        executor.close()
-    log.close()
     return statistics.median(samples) * 1e6
 
 

@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 BENCHMARKS = (
+    "benchmarks.hpa",  # control quality against the HPA: results.json, RESULTS.md, plots
     "benchmarks.guardrails",
     "benchmarks.audit_append",
     "benchmarks.audit_export",

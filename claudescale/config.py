@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Self
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
@@ -23,7 +24,8 @@ from pydantic import (
     model_validator,
 )
 
-from claudescale.core.limits import Limits, describe_validation_error, tightened
+from claudescale.config_errors import describe_settings_error, keyed_error
+from claudescale.core.limits import Limits, tightened
 from claudescale.core.risk import RiskSettings
 from claudescale.core.values import WorkloadRef
 from claudescale.errors import ConfigError
@@ -74,6 +76,20 @@ class ClusterSettings(_Group):
         gt=0,
         description="Longest wait between reconnection attempts after a watch failed.",
     )
+    cache_sync_timeout_s: float = Field(
+        20.0,
+        gt=0,
+        description="How long listing the workloads waits for the workload cache's first "
+        "list (Deployments, pods and autoscalers of every namespace) before it is "
+        "Unavailable; keep it under loop.list_timeout_s.",
+    )
+    cache_stale_after_s: float = Field(
+        60.0,
+        gt=0,
+        description="How long a broken watch may leave the workload cache unrefreshed before "
+        "listing the workloads is Unavailable, so that the loop goes blind rather than act "
+        "on stale data.",
+    )
 
 
 _PROMETHEUS_DURATION = re.compile(
@@ -119,6 +135,16 @@ class PrometheusSettings(_Group):
     )
     query_timeout_s: float = Field(5.0, gt=0, description="Deadline for one PromQL query.")
     max_concurrent_queries: int = Field(4, ge=1, description="Queries in flight at once.")
+
+    @field_validator("url")
+    @classmethod
+    def _url_is_http(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname or " " in value:
+            raise ValueError(
+                f"{value!r} is not an http:// or https:// URL such as http://127.0.0.1:9090"
+            )
+        return value
 
     @field_validator("rate_window")
     @classmethod
@@ -246,6 +272,25 @@ class ApprovalSettings(_Group):
     )
 
 
+class ProviderSettings(_Group):
+    """A model consulted through its provider's API (the optional ``claudescale[anthropic]``
+    extra), when no MCP client offers sampling. The key is read from the environment only."""
+
+    enabled: bool = Field(False, description="Ask the provider's model each cycle, first.")
+    model: str = Field("claude-sonnet-4-5", min_length=1, description="The model's name.")
+    api_key_env: str = Field(
+        "ANTHROPIC_API_KEY", min_length=1, description="Environment variable holding the key."
+    )
+    base_url: str | None = Field(None, description="API base URL; None means the provider's.")
+    timeout_s: float = Field(
+        8.0, gt=0, description="Deadline for one call (also bounded by loop.proposer_deadline_s)."
+    )
+    calls_per_hour: int = Field(
+        60, ge=0, description="Most calls in any hour; above it the rules decide, unasked."
+    )
+    max_tokens: int = Field(1024, ge=64, description="Longest reply asked for, in tokens.")
+
+
 def state_dir_for(settings: Settings, audit_path: Path | None = None) -> Path:
     """Where approvals, snapshots and overrides live: ``approvals.state_dir``, else next to
     the audit log (``audit_path`` when given, else ``audit.path``) as ``<log name>.state``."""
@@ -271,21 +316,39 @@ class Settings(_Group):
     service: ServiceSettings = Field(default_factory=ServiceSettings)
     risk: RiskSettings = Field(default_factory=RiskSettings)
     approvals: ApprovalSettings = Field(default_factory=ApprovalSettings)
+    provider: ProviderSettings = Field(default_factory=ProviderSettings)
 
-    @field_validator("workloads")
-    @classmethod
-    def _overrides_are_valid(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-        base = Limits()
-        for key, overrides in value.items():
-            WorkloadRef.parse(key)
-            base.with_overrides(overrides)
-        return value
+    @model_validator(mode="after")
+    def _overrides_are_valid(self) -> Self:
+        """Each workload's overrides, on top of this file's guardrails, named by full key."""
+        for key, overrides in self.workloads.items():
+            where = f"workloads.{key}"
+            try:
+                WorkloadRef.parse(key)
+            except ValueError:
+                raise keyed_error(where, "a workload is named namespace/name") from None
+            try:
+                Limits.model_validate({**self.guardrails.model_dump(), **overrides})
+            except ValidationError as exc:
+                key, _, why = describe_settings_error(exc, prefix=where).partition(": ")
+                raise keyed_error(key, why) from None
+        return self
 
     def limits_for(self, ref: WorkloadRef, annotations: tuple[tuple[str, str], ...] = ()) -> Limits:
         """The limits for one workload: global, then the config file's, then annotations,
         which may only tighten (ValueError naming the annotation otherwise)."""
         limits = self.guardrails.with_overrides(self.workloads.get(str(ref), {}))
         return tightened(limits, annotations)
+
+    def limits_or_base(
+        self, ref: WorkloadRef, annotations: tuple[tuple[str, str], ...] = ()
+    ) -> tuple[Limits, str | None]:
+        """``limits_for``, or the global guardrails and why when the workload's annotations
+        are invalid (for views and external-change bookkeeping; the executor refuses)."""
+        try:
+            return self.limits_for(ref, annotations), None
+        except ValueError as exc:
+            return self.guardrails, str(exc)
 
 
 def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
@@ -309,7 +372,7 @@ def parse_settings(data: Mapping[str, Any]) -> Settings:
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(describe_validation_error(exc)) from None
+        raise ConfigError(describe_settings_error(exc)) from None
 
 
 def read_yaml_mapping(path: Path, what: str = "settings file") -> dict[str, Any]:

@@ -2,14 +2,16 @@
 
 Layer: edge. Only the CLI and the demo configure logging; library code just logs through
 ``logging.getLogger(__name__)``, passing machine-readable fields with ``extra={...}``
-(``event``, ``workload``, ``code``...). Each line holds ``ts`` (Unix seconds), ``level``,
-``logger``, ``message``, those extra fields, and ``exception`` when there is one.
+(``event``, ``workload``, ``code``...). Each line holds ``ts`` (ISO-8601 UTC, milliseconds,
+e.g. ``2026-05-01T12:00:00.250Z``), ``level``, ``logger``, ``message``, those extra fields,
+and ``exception`` when there is one.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+from datetime import UTC, datetime
 from typing import Any, TextIO
 
 import orjson
@@ -22,12 +24,18 @@ _RESERVED = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
 _QUIET_LOGGERS = ("aiohttp.access", "urllib3", "kubernetes_asyncio")
 
 
+def iso_utc(unix_s: float) -> str:
+    """A Unix time as ISO-8601 UTC with milliseconds and a ``Z``."""
+    moment = datetime.fromtimestamp(unix_s, UTC).isoformat(timespec="milliseconds")
+    return moment.removesuffix("+00:00") + "Z"
+
+
 class JsonFormatter(logging.Formatter):
     """Formats a record as one JSON line; values JSON cannot hold are written as text."""
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "ts": round(record.created, 6),
+            "ts": iso_utc(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),

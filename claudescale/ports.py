@@ -5,10 +5,18 @@ Adapters implement them; tests and replay implement them in memory. Nothing here
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
 
-from claudescale.core.values import CpuReading, Proposal, WorkloadRef, WorkloadState
+from claudescale.core.situation import WorkloadSituation
+from claudescale.core.values import (
+    CpuReading,
+    History,
+    Proposal,
+    Verdict,
+    WorkloadRef,
+    WorkloadState,
+)
 
 
 class Clock(Protocol):
@@ -35,7 +43,8 @@ class Cluster(Protocol):
     """The Kubernetes API as the product needs it. Errors are ``claudescale.errors`` types."""
 
     async def list_workloads(self) -> Sequence[WorkloadState]:
-        """All managed workloads (opted in, in configured namespaces), freshly read."""
+        """All managed workloads (opted in, in configured namespaces), freshly read or from
+        a watched cache; never older than the adapter's staleness bound (else Unavailable)."""
         ...
 
     async def read_workload(self, ref: WorkloadRef) -> WorkloadState:
@@ -49,6 +58,16 @@ class Cluster(Protocol):
         ...
 
 
+@runtime_checkable
+class ChangeFeed(Protocol):
+    """A Cluster that watches: it can say at once that someone else changed a workload."""
+
+    def subscribe(self, callback: Callable[[WorkloadRef], None]) -> None:
+        """Call ``callback(ref)`` when a managed workload's replicas change by another hand,
+        or it appears or goes. Called in the event loop; must not block."""
+        ...
+
+
 class MetricsSource(Protocol):
     """CPU utilisation per workload, in percent of requests over ready pods."""
 
@@ -59,11 +78,15 @@ class MetricsSource(Protocol):
 
 
 class Proposer(Protocol):
-    """Something that turns a situational summary into proposals (model or rules)."""
+    """Something that turns this cycle's situations into proposals (model or rules).
+
+    At most one proposal per workload asked about; a model proposer renders the situations
+    with ``claudescale.core.prompt`` and parses its reply with ``claudescale.core.replies``.
+    """
 
     name: str
 
-    async def propose(self, situation: Sequence[Mapping[str, Any]]) -> Sequence[Proposal]: ...
+    async def propose(self, situations: Sequence[WorkloadSituation]) -> Sequence[Proposal]: ...
 
 
 class AuditSink(Protocol):
@@ -72,4 +95,24 @@ class AuditSink(Protocol):
     def append(self, kind: str, fields: Mapping[str, Any], *, durable: bool = False) -> int:
         """Append one record; returns its sequence number. ``durable`` fsyncs before
         returning (used for intents, before any cluster write)."""
+        ...
+
+
+class ScaleExecutor(Protocol):
+    """The poll loop's one narrow interface to the executor (``engine.executor.Executor``)."""
+
+    async def submit(self, proposal: Proposal) -> Verdict:
+        """Queue a proposal and wait for the executor's verdict."""
+        ...
+
+    def history(self, ref: WorkloadRef) -> History:
+        """The executor's memory of a workload (cooldowns, external changes); read only."""
+        ...
+
+    def observe(self, states: Iterable[WorkloadState], read_started_at: float) -> None:
+        """Hand over the loop's fresh read, so replica changes nobody here made are noted."""
+        ...
+
+    async def process_approvals(self) -> Sequence[Verdict]:
+        """Carry out the changes people approved since the last cycle."""
         ...

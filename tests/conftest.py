@@ -1,3 +1,102 @@
-"""Shared pytest set-up: each line registers one fixture module."""
+"""Shared pytest fixtures; shared helpers that are not fixtures live in claudescale.testing.
 
-pytest_plugins = ["tests.prometheus_fixture", "tests.k8s_fixtures"]
+- ``start_sandbox`` starts sandbox clusters on 127.0.0.1 port 0 inside the test's event loop
+  (any SimConfig, SimOptions, clock) and stops them after the test; ``sandbox`` is the
+  default one (namespace ``demo`` with ``web`` 3 and ``api`` 2) on ``sim_clock``, a
+  ManualClock. ``connect_cluster(sandbox, ...)`` gives the product's Kubernetes adapter,
+  reaching it only through a kubeconfig, as it would a real cluster.
+- ``prometheus`` is Debian's ``prometheus``, started once per session on a free loopback port
+  (through the product's own ``claudescale.sim.prometheus``), scraping every second whatever
+  targets the tests add at run time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from claudescale.adapters.kubernetes.cluster import KubernetesCluster
+from claudescale.config import ClusterSettings
+from claudescale.sim import Sandbox, SimCluster, SimConfig, SimOptions, write_kubeconfig
+from claudescale.sim.prometheus import DEFAULT_BINARY, PrometheusProcess
+from claudescale.testing.clock import ManualClock
+from claudescale.testing.prometheus import SCRAPE_INTERVAL_S, PrometheusHarness
+from claudescale.testing.sandbox import ConnectCluster, StartSandbox
+
+# -- the sandbox -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def sim_clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+async def start_sandbox(sim_clock: ManualClock) -> AsyncIterator[StartSandbox]:
+    started: list[Sandbox] = []
+
+    async def start(
+        config: SimConfig | None = None,
+        options: SimOptions | None = None,
+        clock: Any = None,
+        **cluster_kwargs: Any,
+    ) -> Sandbox:
+        cluster = SimCluster(config, clock or sim_clock, **cluster_kwargs)
+        sandbox = Sandbox(cluster, options)
+        await sandbox.start()
+        started.append(sandbox)
+        return sandbox
+
+    yield start
+    for sandbox in reversed(started):
+        await sandbox.stop()
+
+
+@pytest.fixture
+async def sandbox(start_sandbox: StartSandbox) -> Sandbox:
+    return await start_sandbox()
+
+
+@pytest.fixture
+async def connect_cluster(tmp_path: Path) -> AsyncIterator[ConnectCluster]:
+    opened: list[KubernetesCluster] = []
+
+    async def connect(
+        target: Sandbox | str, token: str | None = None, clock: Any = None, **settings: Any
+    ) -> KubernetesCluster:
+        """A cluster adapter for a sandbox, or for any URL (a port that never answers...)."""
+        url = target if isinstance(target, str) else target.url
+        if token is None and isinstance(target, Sandbox):
+            token = target.options.token
+        path = write_kubeconfig(tmp_path / f"kubeconfig-{len(opened)}", url, token)
+        values: dict[str, Any] = {
+            "kubeconfig": path,
+            "namespaces": ("demo",),
+            "request_timeout_s": 5.0,
+            **settings,
+        }
+        cluster = await KubernetesCluster.connect(ClusterSettings(**values), clock)
+        opened.append(cluster)
+        return cluster
+
+    yield connect
+    for cluster in opened:
+        await cluster.aclose()
+
+
+# -- Prometheus --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def prometheus() -> Iterator[PrometheusHarness]:
+    """A real Prometheus on 127.0.0.1 for the whole session, stopped at its end."""
+    if not DEFAULT_BINARY.is_file():
+        pytest.fail(
+            f"Prometheus is not installed at {DEFAULT_BINARY}; run the tests with `make test`, "
+            "which installs Debian's prometheus package first."
+        )
+    with PrometheusProcess(scrape_interval_s=SCRAPE_INTERVAL_S) as process:
+        yield PrometheusHarness(process)

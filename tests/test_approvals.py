@@ -16,13 +16,13 @@ from claudescale.engine.executor import Executor
 from claudescale.engine.human_control import approved_proposal
 from claudescale.errors import StateError
 from claudescale.testing.clock import ManualClock
-from tests.human_control import REF, World, running, up, world
+from claudescale.testing.harness import REF, Harness, ScriptedHarness, up
 
 MCP = "mcp:claude-desktop"
 USER = "user:claude-desktop"  # the person answering the MCP client's elicitation
 
 
-def kinds_in_order(w: World, approval_id: str) -> list[str]:
+def kinds_in_order(w: ScriptedHarness, approval_id: str) -> list[str]:
     return [
         r["kind"]
         for r in w.records()
@@ -41,8 +41,8 @@ async def ask(
 async def test_a_token_has_256_bits_from_secrets_and_is_stored_only_as_its_hash(
     tmp_path: Path,
 ) -> None:
-    w = world(tmp_path)
-    async with running(w) as executor:
+    w = Harness.scripted(tmp_path)
+    async with w.running() as executor:
         first = await ask(executor, source=Source.MCP_CLIENT)
         second = await ask(executor, source=Source.MCP_CLIENT)
     stored = (w.state_dir / "approvals.json").read_text()
@@ -56,10 +56,10 @@ async def test_a_token_has_256_bits_from_secrets_and_is_stored_only_as_its_hash(
 
 
 async def test_an_approved_change_is_carried_out_once_and_audited_in_order(tmp_path: Path) -> None:
-    w = world(tmp_path)
-    async with running(w) as executor:
+    w = Harness.scripted(tmp_path)
+    async with w.running() as executor:
         pending = await ask(executor)
-        store = executor.gatekeeper.approvals
+        store = w.approvals
         decided = store.approve(pending.approval_id, actor="cli:alice", reason="peak sale")
         carried_out = await executor.process_approvals()
         again = await executor.process_approvals()
@@ -87,10 +87,10 @@ async def test_an_approved_change_is_carried_out_once_and_audited_in_order(tmp_p
 async def test_the_mcp_path_confirms_with_the_token_and_a_reused_token_is_refused(
     tmp_path: Path,
 ) -> None:
-    w = world(tmp_path, mode="autonomous")
-    async with running(w) as executor:
+    w = Harness.scripted(tmp_path, mode="autonomous")
+    async with w.running() as executor:
         pending = await ask(executor, source=Source.MCP_CLIENT)
-        store = executor.gatekeeper.approvals
+        store = w.approvals
         token = pending.confirmation_token
         assert store.approve(pending.approval_id, actor=USER, token=token).ok
         carry = up(
@@ -113,10 +113,10 @@ async def test_the_mcp_path_confirms_with_the_token_and_a_reused_token_is_refuse
 
 
 async def test_an_expired_approval_is_refused_after_5_minutes(tmp_path: Path) -> None:
-    w = world(tmp_path)
-    async with running(w) as executor:
+    w = Harness.scripted(tmp_path)
+    async with w.running() as executor:
         late, in_time = await ask(executor), await ask(executor, target=5)
-        store = executor.gatekeeper.approvals
+        store = w.approvals
         w.clock.advance(299.9)
         assert store.approve(in_time.approval_id, actor="cli:alice").ok
         w.clock.advance(0.1)
@@ -135,11 +135,11 @@ async def test_an_expired_approval_is_refused_after_5_minutes(tmp_path: Path) ->
 
 async def test_an_approval_in_a_production_namespace_lasts_10_minutes(tmp_path: Path) -> None:
     prod = WorkloadRef("prod", "web")
-    w = world(tmp_path, refs=(prod,))
-    async with running(w) as executor:
+    w = Harness.scripted(tmp_path, refs=(prod,))
+    async with w.running() as executor:
         first = await executor.submit(up(4, 3, ref=prod))
         second = await executor.submit(up(5, 3, ref=prod))
-        store = executor.gatekeeper.approvals
+        store = w.approvals
         w.clock.advance(599)
         in_time = store.approve(first.approval_id, actor="cli:alice")
         w.clock.advance(1)
@@ -149,12 +149,12 @@ async def test_an_approval_in_a_production_namespace_lasts_10_minutes(tmp_path: 
 
 
 async def test_a_tampered_token_or_an_unknown_id_is_refused_as_invalid(tmp_path: Path) -> None:
-    w = world(tmp_path)
-    async with running(w) as executor:
+    w = Harness.scripted(tmp_path)
+    async with w.running() as executor:
         pending = await ask(executor, source=Source.MCP_CLIENT)
         token = pending.confirmation_token
         tampered = token[:-1] + ("A" if token[-1] != "A" else "B")
-        store = executor.gatekeeper.approvals
+        store = w.approvals
         by_token = store.approve(pending.approval_id, actor=USER, token=tampered)
         unknown = store.approve("a-0000000000", actor=USER)
         forged = await executor.submit(
@@ -166,7 +166,7 @@ async def test_a_tampered_token_or_an_unknown_id_is_refused_as_invalid(tmp_path:
                 approval_token=tampered,
             )
         )
-        executor.gatekeeper.flush()
+        w.flush_decisions()
     assert by_token.code is unknown.code is forged.code is Code.APPROVAL_INVALID
     assert store.get(pending.approval_id).status is Status.PENDING  # type: ignore[union-attr]
     refusals = w.records("approval_refused")
@@ -180,9 +180,9 @@ async def test_a_tampered_token_or_an_unknown_id_is_refused_as_invalid(tmp_path:
 async def test_an_approval_for_a_workload_that_changed_since_is_refused_as_mismatch(
     tmp_path: Path,
 ) -> None:
-    w = world(tmp_path)
-    async with running(w) as executor:
-        store = executor.gatekeeper.approvals
+    w = Harness.scripted(tmp_path)
+    async with w.running() as executor:
+        store = w.approvals
         touched = await ask(executor)
         store.approve(touched.approval_id, actor="cli:alice")
         w.cluster.touch(REF)  # anything that moves the resourceVersion
@@ -205,10 +205,10 @@ async def test_an_approval_for_a_workload_that_changed_since_is_refused_as_misma
 
 async def test_an_approval_cannot_carry_out_another_target_or_workload(tmp_path: Path) -> None:
     other = WorkloadRef("shop", "api")
-    w = world(tmp_path, refs=(REF, other))
-    async with running(w) as executor:
+    w = Harness.scripted(tmp_path, refs=(REF, other))
+    async with w.running() as executor:
         pending = await ask(executor)
-        executor.gatekeeper.approvals.approve(pending.approval_id, actor="cli:alice")
+        w.approvals.approve(pending.approval_id, actor="cli:alice")
         bigger = await executor.submit(up(5, 3, approval_id=pending.approval_id))
         elsewhere = await executor.submit(up(4, 3, ref=other, approval_id=pending.approval_id))
     assert bigger.code is elsewhere.code is Code.APPROVAL_MISMATCH
@@ -216,8 +216,8 @@ async def test_an_approval_cannot_carry_out_another_target_or_workload(tmp_path:
 
 
 async def test_a_pending_approval_is_not_enough_to_write(tmp_path: Path) -> None:
-    w = world(tmp_path)
-    async with running(w) as executor:
+    w = Harness.scripted(tmp_path)
+    async with w.running() as executor:
         pending = await ask(executor, source=Source.MCP_CLIENT)
         attempt = await executor.submit(
             up(
@@ -228,17 +228,17 @@ async def test_a_pending_approval_is_not_enough_to_write(tmp_path: Path) -> None
                 approval_token=pending.confirmation_token,
             )
         )
-        still = executor.gatekeeper.approvals.get(pending.approval_id)
+        still = w.approvals.get(pending.approval_id)
     assert (attempt.code, attempt.outcome) == (Code.APPROVAL_REQUIRED, Outcome.BLOCKED)
     assert still is not None and still.status is Status.PENDING
     assert w.workload().writes == []
 
 
 async def test_a_rejected_approval_is_never_carried_out(tmp_path: Path) -> None:
-    w = world(tmp_path)
-    async with running(w) as executor:
+    w = Harness.scripted(tmp_path)
+    async with w.running() as executor:
         pending = await ask(executor)
-        store = executor.gatekeeper.approvals
+        store = w.approvals
         assert store.reject(pending.approval_id, actor="cli:bob", reason="not now").ok
         nothing = await executor.process_approvals()
         forced = await executor.submit(up(4, 3, approval_id=pending.approval_id))
@@ -251,12 +251,12 @@ async def test_a_rejected_approval_is_never_carried_out(tmp_path: Path) -> None:
 
 
 async def test_approvals_and_tokens_survive_a_restart(tmp_path: Path) -> None:
-    w = world(tmp_path)
-    async with running(w) as executor:
+    w = Harness.scripted(tmp_path)
+    async with w.running() as executor:
         pending = await ask(executor, source=Source.MCP_CLIENT)
     w.clock.advance(60)
-    async with running(w) as executor:
-        store = executor.gatekeeper.approvals
+    async with w.running() as executor:
+        store = w.approvals
         decided = store.approve(pending.approval_id, actor=USER, token=pending.confirmation_token)
         verdicts = await executor.process_approvals()
     assert decided.ok and [v.code for v in verdicts] == [Code.OK]
@@ -267,11 +267,11 @@ async def test_approvals_and_tokens_survive_a_restart(tmp_path: Path) -> None:
 
 
 async def test_a_wall_clock_moved_back_never_stretches_an_approval(tmp_path: Path) -> None:
-    w = world(tmp_path)
-    async with running(w) as executor:
+    w = Harness.scripted(tmp_path)
+    async with w.running() as executor:
         pending = await ask(executor)
         w.clock.jump_wall(-3600)
-        refused = executor.gatekeeper.approvals.approve(pending.approval_id, actor="cli:alice")
+        refused = w.approvals.approve(pending.approval_id, actor="cli:alice")
     assert refused.code is Code.APPROVAL_EXPIRED
 
 
@@ -300,10 +300,10 @@ def test_an_approval_is_used_once_even_by_two_processes_sharing_the_store(tmp_pa
 async def test_the_guardrails_refusing_an_approved_change_close_its_approval(
     tmp_path: Path,
 ) -> None:
-    w = world(tmp_path)
-    async with running(w) as executor:
+    w = Harness.scripted(tmp_path)
+    async with w.running() as executor:
         pending = await ask(executor)
-        store = executor.gatekeeper.approvals
+        store = w.approvals
         store.approve(pending.approval_id, actor="cli:alice")
         w.workload().cpu_percent = None  # no metrics: never act blind, even when approved
         blind = await executor.process_approvals()
@@ -314,8 +314,8 @@ async def test_the_guardrails_refusing_an_approved_change_close_its_approval(
 
 
 async def test_processing_approvals_is_a_no_op_when_nothing_is_approved(tmp_path: Path) -> None:
-    w = world(tmp_path)
-    async with running(w) as executor:
+    w = Harness.scripted(tmp_path)
+    async with w.running() as executor:
         await ask(executor)
         count = len(w.records())
         verdicts = [await executor.process_approvals() for _ in range(3)]
@@ -327,8 +327,8 @@ async def test_processing_approvals_is_a_no_op_when_nothing_is_approved(tmp_path
 async def test_a_decision_made_elsewhere_is_audited_before_the_change_it_allows(
     tmp_path: Path,
 ) -> None:
-    w = world(tmp_path)
-    async with running(w) as executor:
+    w = Harness.scripted(tmp_path)
+    async with w.running() as executor:
         pending = await ask(executor)
         cli_store = ApprovalStore(w.state_dir / "approvals.json", ManualClock())
         cli_store.approve(pending.approval_id, actor="cli:carol")
@@ -337,7 +337,7 @@ async def test_a_decision_made_elsewhere_is_audited_before_the_change_it_allows(
     granted = next(r for r in records if r["kind"] == "approval_granted")
     intent = next(r for r in records if r["kind"] == "intent")
     assert granted["actor"] == "cli:carol" and granted["seq"] < intent["seq"]
-    approval = executor.gatekeeper.approvals.get(pending.approval_id)
+    approval = w.approvals.get(pending.approval_id)
     assert approval is not None and approved_proposal(approval).approval_id == approval.id
 
 
@@ -357,10 +357,10 @@ def change(digest: str) -> dict[str, object]:
 
 
 async def test_an_unreadable_approvals_file_fails_closed(tmp_path: Path) -> None:
-    w = world(tmp_path)
+    w = Harness.scripted(tmp_path)
     w.state_dir.mkdir(parents=True)
     (w.state_dir / "approvals.json").write_text("{not json")
-    async with running(w) as executor:
+    async with w.running() as executor:
         verdict = await executor.submit(up(4, 3))
         processed = await executor.process_approvals()
     assert verdict.code is Code.WRITE_FAILED and "not valid JSON" in verdict.message
@@ -388,10 +388,10 @@ def test_a_failed_save_leaves_the_previous_approvals_intact(tmp_path: Path) -> N
 async def test_a_model_or_an_mcp_client_cannot_approve_any_change(
     tmp_path: Path, actor: str
 ) -> None:
-    w = world(tmp_path, mode="supervised")
-    async with running(w) as executor:
+    w = Harness.scripted(tmp_path, mode="supervised")
+    async with w.running() as executor:
         pending = await ask(executor, source=Source.MCP_CLIENT)
-        store = executor.gatekeeper.approvals
+        store = w.approvals
         refused = store.approve(pending.approval_id, actor=actor, token=pending.confirmation_token)
         await executor.process_approvals()
     assert refused.code is Code.APPROVAL_INVALID
@@ -400,18 +400,18 @@ async def test_a_model_or_an_mcp_client_cannot_approve_any_change(
 
 
 async def test_an_mcp_user_approval_needs_the_token(tmp_path: Path) -> None:
-    w = world(tmp_path, mode="supervised")
-    async with running(w) as executor:
+    w = Harness.scripted(tmp_path, mode="supervised")
+    async with w.running() as executor:
         pending = await ask(executor, source=Source.MCP_CLIENT)
-        refused = executor.gatekeeper.approvals.approve(pending.approval_id, actor=USER)
+        refused = w.approvals.approve(pending.approval_id, actor=USER)
     assert refused.code is Code.APPROVAL_INVALID
 
 
 async def test_an_approved_change_can_still_be_withdrawn_before_it_runs(tmp_path: Path) -> None:
-    w = world(tmp_path, mode="supervised")
-    async with running(w) as executor:
+    w = Harness.scripted(tmp_path, mode="supervised")
+    async with w.running() as executor:
         pending = await ask(executor)
-        store = executor.gatekeeper.approvals
+        store = w.approvals
         assert store.approve(pending.approval_id, actor="cli:alice").ok
         assert store.reject(pending.approval_id, actor="cli:bob").ok
         carried = await executor.process_approvals()

@@ -13,42 +13,42 @@ from claudescale.cli.override_cmd import start_override
 from claudescale.config import ApprovalSettings, Settings
 from claudescale.core.risk import RiskSettings
 from claudescale.core.values import Code, WorkloadRef
-from tests.human_control import cli_context, running, up, world
+from claudescale.testing.harness import Harness, up
 
 Probe = Callable[[Path, dict[str, object]], Awaitable[object]]
 
 
 async def ttl_probe(tmp_path: Path, approvals: dict[str, object]) -> object:
     """Is an approval still usable 250 s after it was requested?"""
-    w = world(tmp_path, approvals=approvals)
-    async with running(w) as executor:
+    w = Harness.scripted(tmp_path, approvals=approvals)
+    async with w.running() as executor:
         pending = await executor.submit(up(4, 3))
         w.clock.advance(250)
-        return executor.gatekeeper.approvals.approve(pending.approval_id, actor="cli:a").code
+        return w.approvals.approve(pending.approval_id, actor="cli:a").code
 
 
 async def production_ttl_probe(tmp_path: Path, approvals: dict[str, object]) -> object:
     prod = WorkloadRef("prod", "web")
-    w = world(tmp_path, refs=(prod,), approvals=approvals)
-    async with running(w) as executor:
+    w = Harness.scripted(tmp_path, refs=(prod,), approvals=approvals)
+    async with w.running() as executor:
         pending = await executor.submit(up(4, 3, ref=prod))
         w.clock.advance(450)
-        return executor.gatekeeper.approvals.approve(pending.approval_id, actor="cli:a").code
+        return w.approvals.approve(pending.approval_id, actor="cli:a").code
 
 
 async def retention_probe(tmp_path: Path, approvals: dict[str, object]) -> object:
-    w = world(tmp_path, mode="autonomous", approvals=approvals)
-    async with running(w) as executor:
+    w = Harness.scripted(tmp_path, mode="autonomous", approvals=approvals)
+    async with w.running() as executor:
         await executor.submit(up(4, 3))
         w.clock.advance(2 * 86400)
         await executor.process_approvals()
-        return len(list(executor.gatekeeper.snapshots.list()))
+        return len(list(w.snapshots.list()))
 
 
 async def state_dir_probe(tmp_path: Path, approvals: dict[str, object]) -> object:
     """Where do the approvals land: next to the audit log, or in ../elsewhere?"""
-    w = world(tmp_path, approvals=approvals)
-    async with running(w) as executor:
+    w = Harness.scripted(tmp_path, approvals=approvals)
+    async with w.running() as executor:
         await executor.submit(up(4, 3))
     next_to_the_log = (tmp_path / "audit.jsonl.state" / "approvals.json").exists()
     return next_to_the_log, (tmp_path.parent / "elsewhere" / "approvals.json").exists()
@@ -56,18 +56,18 @@ async def state_dir_probe(tmp_path: Path, approvals: dict[str, object]) -> objec
 
 async def kill_switch_probe(tmp_path: Path, approvals: dict[str, object]) -> object:
     """Does a change run while ../custom-switch exists?"""
-    w = world(tmp_path, mode="autonomous", replicas=4, approvals=approvals)
+    w = Harness.scripted(tmp_path, mode="autonomous", replicas=4, approvals=approvals)
     (tmp_path.parent / "custom-switch").write_text("on\n")
-    async with running(w) as executor:
+    async with w.running() as executor:
         return (await executor.submit(up(5, 4))).code
 
 
 async def override_max_probe(tmp_path: Path, approvals: dict[str, object]) -> object:
-    w = world(tmp_path, approvals=approvals)
+    w = Harness.scripted(tmp_path, approvals=approvals)
     options = argparse.Namespace(
         workload="shop/web", changes=["max_replicas=7"], duration="2h", why="incident 9"
     )
-    return start_override(options, cli_context(w))
+    return start_override(options, w.cli_context())
 
 
 SETTING_CASES: dict[str, tuple[Probe, dict[str, object]]] = {
@@ -108,7 +108,9 @@ def test_every_approvals_and_risk_setting_is_covered() -> None:
 
 
 async def test_the_risk_settings_reach_the_executor(tmp_path: Path) -> None:
-    w = world(tmp_path, mode="autonomous", replicas=3, risk={"production_namespaces": ["shop"]})
-    async with running(w) as executor:
+    w = Harness.scripted(
+        tmp_path, mode="autonomous", replicas=3, risk={"production_namespaces": ["shop"]}
+    )
+    async with w.running() as executor:
         verdict = await executor.submit(up(4, 3))  # medium, raised to high by "production"
     assert verdict.code is Code.APPROVAL_REQUIRED and "production" in verdict.message

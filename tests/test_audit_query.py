@@ -19,7 +19,7 @@ from claudescale.cli.audit_cmd import CSV_COLUMNS, write_export
 from claudescale.cli.main import main
 from claudescale.core.values import Source
 from claudescale.testing.clock import ManualClock
-from tests.human_control import cli_context, running, up, world
+from claudescale.testing.harness import Harness, up
 
 START_WALL = 1_800_000_000.0  # 2027-01-15T08:00:00Z, ManualClock's default wall time
 
@@ -194,13 +194,13 @@ def test_export_streams_each_record_out_before_reading_the_next(form: str) -> No
 
 
 async def test_every_record_about_a_change_names_who_or_what_acted(tmp_path: Path) -> None:
-    w = world(tmp_path, mode="supervised", replicas=3, guardrails={"cooldown_up_s": 0})
-    async with running(w) as executor:
+    w = Harness.scripted(tmp_path, mode="supervised", replicas=3, guardrails={"cooldown_up_s": 0})
+    async with w.running() as executor:
         loop = await executor.submit(up(4, 3))
         await executor.submit(up(4, 3, source=Source.MODEL_SAMPLING))
         await executor.submit(up(5, 3, source=Source.MODEL_PROVIDER))
         await executor.submit(up(5, 3, source=Source.MCP_CLIENT, actor="mcp:desktop"))
-        executor.gatekeeper.overrides.start(
+        w.overrides.start(
             workload="*",
             changes={"max_replicas": 6},
             who="cli:ops",
@@ -209,7 +209,7 @@ async def test_every_record_about_a_change_names_who_or_what_acted(tmp_path: Pat
             max_duration_s=3600,
         )
     approve = argparse.Namespace(approval_id=loop.approval_id, yes=True, reason="")
-    assert await approve_change(approve, cli_context(w)) == 0
+    assert await approve_change(approve, w.cli_context()) == 0
     about_changes = [
         r
         for r in w.records()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,8 +11,8 @@ from typing import Any
 import anyio
 import pytest
 
-from claudescale.audit import AuditLog, iter_records
 from claudescale.config import Settings, parse_settings
+from claudescale.core.situation import WorkloadSituation
 from claudescale.core.values import (
     Action,
     CpuReading,
@@ -22,11 +22,14 @@ from claudescale.core.values import (
     WorkloadState,
 )
 from claudescale.engine.executor import Executor
-from claudescale.engine.poll_loop import Controller, Health
+from claudescale.engine.loop_memory import Health
+from claudescale.engine.poll_loop import Controller
 from claudescale.errors import MetricsUnavailable, Unavailable
 from claudescale.ports import Proposer
 from claudescale.testing.clock import ManualClock
 from claudescale.testing.cluster import ScriptedCluster, ScriptedPod, ScriptedWorkload
+from claudescale.testing.harness import Harness
+from claudescale.testing.waits import wait_until
 
 WEB = WorkloadRef("shop", "web")
 API = WorkloadRef("shop", "api")
@@ -59,17 +62,23 @@ class FlakyCluster(ScriptedCluster):
 
 @dataclass
 class Loop:
-    clock: ManualClock
-    cluster: FlakyCluster
-    executor: Executor
+    harness: Harness[ManualClock, FlakyCluster]
     controller: Controller
-    audit_path: Path
+
+    @property
+    def clock(self) -> ManualClock:
+        return self.harness.clock
+
+    @property
+    def cluster(self) -> FlakyCluster:
+        return self.harness.cluster
+
+    @property
+    def executor(self) -> Executor:
+        return self.harness.executor
 
     def workload(self, ref: WorkloadRef = WEB) -> ScriptedWorkload:
-        return self.cluster.get(ref)
-
-    def records(self, kind: str) -> list[dict[str, Any]]:
-        return [r for r in iter_records(self.audit_path) if r["kind"] == kind]
+        return self.harness.workload(ref)
 
 
 def loop_settings(**loop: Any) -> Settings:
@@ -87,27 +96,21 @@ async def running_loop(
     proposers: Sequence[Proposer] = (),
     clock: ManualClock | None = None,
 ) -> AsyncIterator[Loop]:
+    """The loop over a running executor; what is in flight at the end is cancelled."""
     clock = clock or ManualClock()
     cluster = FlakyCluster(clock)
     for ref, replicas, cpu in workloads:
         cluster.add(ref, replicas).cpu_percent = cpu
     settings = settings or loop_settings()
-    audit_path = tmp_path / "audit.jsonl"
-    with AuditLog(audit_path, 1 << 20, clock) as audit:
-        executor = Executor(cluster, cluster, audit, clock, settings)
-        executor.recover([])
-        controller = Controller(cluster, cluster, executor, proposers, clock, settings, audit=audit)
-        async with anyio.create_task_group() as tg:
-            await tg.start(executor.run)
-            yield Loop(clock, cluster, executor, controller, audit_path)
-            executor.close()
-            tg.cancel_scope.cancel()
+    harness = Harness(clock, cluster, settings, audit_path=tmp_path / "audit.jsonl")
+    async with harness.running(drain=False):
+        yield Loop(harness, harness.controller(proposers))
 
 
 class SilentModel:
     name = "silent-model"
 
-    async def propose(self, situation: Sequence[Mapping[str, Any]]) -> list[Proposal]:
+    async def propose(self, situations: Sequence[WorkloadSituation]) -> list[Proposal]:
         await anyio.sleep_forever()
         raise AssertionError("unreachable")
 
@@ -115,7 +118,7 @@ class SilentModel:
 class BrokenModel:
     name = "broken-model"
 
-    async def propose(self, situation: Sequence[Mapping[str, Any]]) -> list[Proposal]:
+    async def propose(self, situations: Sequence[WorkloadSituation]) -> list[Proposal]:
         raise RuntimeError("the provider answered 529 overloaded")
 
 
@@ -128,8 +131,8 @@ class ScriptedModel:
         self.proposals = proposals
         self.asked: list[list[str]] = []
 
-    async def propose(self, situation: Sequence[Mapping[str, Any]]) -> list[Proposal]:
-        self.asked.append([row["workload"] for row in situation])
+    async def propose(self, situations: Sequence[WorkloadSituation]) -> list[Proposal]:
+        self.asked.append([str(situation.ref) for situation in situations])
         return list(self.proposals)
 
 
@@ -140,7 +143,7 @@ async def test_a_hot_workload_is_scaled_up_through_the_executor(tmp_path: Path) 
         (WEB, Action.SCALE_UP, 5)
     ]
     assert loop.workload().writes == [(3, 5)]
-    assert [r["code"] for r in loop.records("verdict")] == ["ok"]
+    assert [r["code"] for r in loop.harness.records("verdict")] == ["ok"]
     assert loop.controller.status().recent[-1].code.value == "ok"
 
 
@@ -149,10 +152,10 @@ async def test_holds_are_the_last_decision_and_never_reach_the_executor(tmp_path
         first = await loop.controller.cycle()
         await loop.controller.cycle()
     assert first.held == 1 and first.submitted == ()
-    assert loop.records("proposal") == []
-    row = loop.controller.status().rows[0]
-    assert row["last_decision"]["code"] == "hold"
-    assert "within 10% of the 60% target" in row["last_decision"]["message"]
+    assert loop.harness.records("proposal") == []
+    last = loop.controller.status().situations[0].last_decision
+    assert last is not None and last.code.value == "hold"
+    assert "within 10% of the 60% target" in last.message
 
 
 async def test_a_prometheus_outage_makes_the_loop_blind_and_it_proposes_nothing(
@@ -166,11 +169,13 @@ async def test_a_prometheus_outage_makes_the_loop_blind_and_it_proposes_nothing(
         restored = await loop.controller.cycle()
     assert [r.health for r in reports] == [Health.BLIND] * 3
     assert all(r.submitted == () for r in reports)
-    (blind,) = loop.records("blind")
+    (blind,) = loop.harness.records("blind")
     assert blind["source"] == "metrics" and "could not be reached" in blind["message"]
-    assert len(loop.records("sight_restored")) == 1
-    intents = loop.records("intent")
-    assert len(intents) == 1 and intents[0]["seq"] > loop.records("sight_restored")[0]["seq"]
+    assert len(loop.harness.records("sight_restored")) == 1
+    intents = loop.harness.records("intent")
+    assert (
+        len(intents) == 1 and intents[0]["seq"] > loop.harness.records("sight_restored")[0]["seq"]
+    )
     assert restored.health is Health.SEEING and len(restored.submitted) == 1
 
 
@@ -180,8 +185,8 @@ async def test_an_api_server_outage_is_blindness_too(tmp_path: Path) -> None:
         report = await loop.controller.cycle()
     assert report.health is Health.BLIND and report.submitted == ()
     assert report.problem is not None and "503" in report.problem
-    assert [r["source"] for r in loop.records("blind")] == ["cluster"]
-    assert loop.records("proposal") == []
+    assert [r["source"] for r in loop.harness.records("blind")] == ["cluster"]
+    assert loop.harness.records("proposal") == []
 
 
 async def test_blind_cycles_back_off_doubling_up_to_the_maximum(tmp_path: Path) -> None:
@@ -210,7 +215,7 @@ async def test_a_model_that_does_not_answer_in_time_leaves_the_cycle_to_the_rule
         with anyio.fail_after(5):
             report = await loop.controller.cycle()
     assert [p.source for p in report.submitted] == [Source.RULES]
-    (unavailable,) = loop.records("proposer_unavailable")
+    (unavailable,) = loop.harness.records("proposer_unavailable")
     assert unavailable["code"] == "llm_unavailable"
     assert unavailable["proposer"] == "silent-model"
     assert "did not answer within the cycle's 0.2 s" in unavailable["message"]
@@ -220,7 +225,7 @@ async def test_a_model_that_fails_falls_through_to_the_rules(tmp_path: Path) -> 
     async with running_loop(tmp_path, [(WEB, 3, 90.0)], proposers=[BrokenModel()]) as loop:
         report = await loop.controller.cycle()
     assert [p.source for p in report.submitted] == [Source.RULES]
-    (unavailable,) = loop.records("proposer_unavailable")
+    (unavailable,) = loop.harness.records("proposer_unavailable")
     assert "529 overloaded" in unavailable["message"]
     assert loop.workload().replicas == 5
 
@@ -238,7 +243,7 @@ async def test_a_models_answer_is_used_and_the_rules_answer_only_for_the_rest(
     by_ref = {p.ref: p for p in report.submitted}
     assert by_ref[WEB].source is Source.MODEL_PROVIDER and by_ref[WEB].target_replicas == 4
     assert by_ref[API].source is Source.RULES and by_ref[API].target_replicas == 5
-    assert loop.records("proposer_unavailable") == []
+    assert loop.harness.records("proposer_unavailable") == []
 
 
 async def test_a_proposal_for_a_workload_not_asked_about_is_refused_as_invalid_target(
@@ -252,7 +257,7 @@ async def test_a_proposal_for_a_workload_not_asked_about_is_refused_as_invalid_t
     )
     async with running_loop(tmp_path, [(WEB, 3, 60.0)], proposers=[model]) as loop:
         report = await loop.controller.cycle()
-    (verdict,) = loop.records("verdict")
+    (verdict,) = loop.harness.records("verdict")
     assert verdict["workload"] == "kube-system/coredns" and verdict["code"] == "invalid_target"
     assert report.held == 1 and report.submitted == ()
 
@@ -268,7 +273,7 @@ async def test_a_steep_ramp_is_met_before_it_saturates(
         for percent in (40.0, 48.0, 56.0):
             loop.workload().cpu_percent = percent
             await loop.controller.cycle()
-            trends.append(loop.controller.status().rows[0]["cpu_trend_percent_per_min"])
+            trends.append(loop.controller.status().situations[0].trend_percent_per_min)
             loop.clock.advance(10.0)
     assert trends[:2] == [None, None] and trends[2] == pytest.approx(48.0)
     assert loop.workload().writes == expected
@@ -282,12 +287,12 @@ async def test_the_trend_starts_over_when_the_pods_change(tmp_path: Path) -> Non
         for _ in range(3):
             await loop.controller.cycle()
             loop.clock.advance(10.0)
-        assert loop.controller.status().rows[0]["cpu_trend_percent_per_min"] == 0.0
+        assert loop.controller.status().situations[0].trend_percent_per_min == 0.0
         loop.cluster.set_replicas_externally(WEB, 4)
         trends = []
         for _ in range(16):
             await loop.controller.cycle()
-            trends.append(loop.controller.status().rows[0]["cpu_trend_percent_per_min"])
+            trends.append(loop.controller.status().situations[0].trend_percent_per_min)
             loop.clock.advance(10.0)
     # Samples wait out the 120 s rate window after the change, then need three of them.
     assert trends[:14] == [None] * 14
@@ -306,7 +311,7 @@ async def test_a_refused_scale_down_is_proposed_again_only_after_refused_retry_s
         for _ in range(8):
             reports.append(await loop.controller.cycle())
             loop.clock.advance(10.0)
-    codes = [r["code"] for r in loop.records("verdict")]
+    codes = [r["code"] for r in loop.harness.records("verdict")]
     assert codes == ["pods_not_ready", "pods_not_ready"]
     assert [len(r.submitted) for r in reports] == [1, 0, 0, 0, 0, 0, 1, 0]
     assert loop.workload().writes == []
@@ -325,13 +330,13 @@ async def test_a_cooldown_refusal_is_proposed_again_when_the_cooldown_ends(
             loop.clock.advance(10.0)
     start = submitted_at[0]
     assert [t - start for t in submitted_at] == [0.0, 60.0]
-    assert [r["code"] for r in loop.records("verdict")] == ["cooldown_up", "ok"]
+    assert [r["code"] for r in loop.harness.records("verdict")] == ["cooldown_up", "ok"]
 
 
 async def test_each_cycle_records_what_it_saw(tmp_path: Path) -> None:
     async with running_loop(tmp_path, [(WEB, 3, 90.0), (API, 2, 45.5)]) as loop:
         await loop.controller.cycle()
-    (cycle,) = loop.records("cycle")
+    (cycle,) = loop.harness.records("cycle")
     assert cycle["workloads"] == 2 and cycle["replicas"] == 5
     assert cycle["cpu_peak_percent"] == 90.0 and cycle["cpu_peak_workload"] == "shop/web"
     assert (cycle["submitted"], cycle["held"]) == (1, 1)
@@ -351,10 +356,14 @@ async def test_reconcile_now_starts_the_next_cycle_before_the_interval(tmp_path:
         anyio.create_task_group() as tg,
     ):
         await tg.start(loop.controller.poll_forever)
-        await wait_until(lambda: loop.controller.status().cycles >= 1)
+        await wait_until(
+            lambda: loop.controller.status().cycles >= 1, 5.0, "a first cycle", poll_s=0.01
+        )
         controller_cycles = loop.controller.status().cycles
         loop.controller.reconcile_now()
-        await wait_until(lambda: loop.controller.status().cycles >= 2)
+        await wait_until(
+            lambda: loop.controller.status().cycles >= 2, 5.0, "a second cycle", poll_s=0.01
+        )
         tg.cancel_scope.cancel()
     assert controller_cycles == 1
     assert loop.controller.status().cycles == 2
@@ -367,19 +376,14 @@ async def test_the_loop_keeps_cycling_while_the_executor_has_not_answered(
     async with running_loop(tmp_path, [(WEB, 3, 90.0)]) as loop, anyio.create_task_group() as tg:
         loop.cluster.reads_hang = True
         await tg.start(loop.controller.poll_forever)
-        await wait_until(lambda: loop.controller.status().cycles >= 20)
+        await wait_until(
+            lambda: loop.controller.status().cycles >= 20, 5.0, "20 cycles", poll_s=0.01
+        )
         status = loop.controller.status()
         tg.cancel_scope.cancel()
     assert status.in_flight == frozenset({WEB})
-    assert len(loop.records("proposal")) == 1
-    assert loop.records("verdict") == []
-    cycles = loop.records("cycle")
+    assert len(loop.harness.records("proposal")) == 1
+    assert loop.harness.records("verdict") == []
+    cycles = loop.harness.records("cycle")
     assert sum(c["submitted"] for c in cycles) == 1
     assert sum(c["suppressed"] for c in cycles) == len(cycles) - 1
-
-
-async def wait_until(condition: Callable[[], bool], timeout_s: float = 5.0) -> None:
-    """Poll a condition the loop will make true; fail the test after ``timeout_s``."""
-    with anyio.fail_after(timeout_s):
-        while not condition():  # noqa: ASYNC110 - the loop exposes no event to wait on
-            await anyio.sleep(0.01)

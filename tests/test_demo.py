@@ -1,5 +1,11 @@
-"""`claudescale demo` end to end, shortened: its summary comes from its audit log, and it
-leaves no process behind, also when stopped with Ctrl-C."""
+"""`claudescale demo`: its story scales demo/web and its summary comes from its audit log.
+
+The story is played deterministically on a manual clock (the demo's plan, the sandbox, the
+real Kubernetes adapter, the executor and the loop, with CPU read from the sandbox's counters
+instead of a Prometheus). The real demo runs too, in its shortest configuration under a hard
+deadline, for what only a real run shows: its printed summary recounts its own audit log, and
+it leaves no process behind, also when stopped with Ctrl-C.
+"""
 
 from __future__ import annotations
 
@@ -17,8 +23,19 @@ import anyio
 import pytest
 
 from claudescale.audit import iter_records, verify
+from claudescale.demo.plan import LOADED, NAMESPACE, DemoPlan
+from claudescale.demo.summary import render_summary, summarise
+from claudescale.testing.clock import ManualClock
+from claudescale.testing.harness import Harness
+from claudescale.testing.sandbox import ConnectCluster, SimCpu, StartSandbox
 
 DEMO = [sys.executable, "-m", "claudescale.cli.main", "demo", "--no-view"]
+SHORTEST_DURATION_S = 10
+"""The shortest demo there is (``DemoPlan`` refuses less)."""
+DEMO_DEADLINE_S = 90.0
+"""Real seconds a real demo run may take: Prometheus's start, its first full window, the run."""
+STORY_DURATION_S = 120.0
+"""The story on the manual clock: 120 cycles of 1 s, timings scaled ×1/15."""
 
 
 def processes_mentioning(text: str) -> list[int]:
@@ -85,20 +102,54 @@ def recount(audit_path: Path) -> dict[str, Any]:
     }
 
 
+async def test_the_demo_story_scales_web_and_its_summary_recounts_its_audit_log(
+    start_sandbox: StartSandbox,
+    connect_cluster: ConnectCluster,
+    sim_clock: ManualClock,
+    tmp_path: Path,
+) -> None:
+    plan = DemoPlan.make(STORY_DURATION_S)
+    sandbox = await start_sandbox(plan.sim_config())
+    cluster = await connect_cluster(sandbox, clock=sim_clock)
+    settings = plan.settings(
+        prometheus_url="http://127.0.0.1:9",  # unused: CPU comes from the sandbox's counters
+        kubeconfig=tmp_path / "kubeconfig",
+        audit_path=tmp_path / "audit.jsonl",
+    )
+    harness = Harness(sim_clock, cluster, settings, metrics=SimCpu(sandbox.cluster))
+    phases = list(plan.schedule())
+    async with harness.running():
+        controller = harness.controller()
+        started = sim_clock.now()
+        while (elapsed_s := sim_clock.now() - started) < plan.duration_s:
+            while phases and phases[0][0] <= elapsed_s:
+                sandbox.cluster.set_load(NAMESPACE, LOADED, phase=phases.pop(0)[1])
+            await controller.cycle()
+            sandbox.cluster.advance(settings.loop.interval_s)
+
+    summary = printed_summary(render_summary(summarise(harness.audit_path)))
+    assert summary == recount(harness.audit_path)
+    assert summary["actions"][0] >= 1, "the demo changed nothing"
+    assert summary["actions"][1] >= 1 and summary["actions"][2] >= 1, "no way up and back"
+    assert summary["peak"][1] == "demo/web" and summary["peak"][0] > 100.0
+    assert verify(harness.audit_path).ok
+    # The story: demo/web up through the ramp and spike, and back down one at a time.
+    executed = harness.records("outcome", workload="demo/web")
+    moves = [(r["from"], r["to"]) for r in executed if r["code"] == "ok"]
+    assert moves == [(3, 4), (4, 5), (5, 4), (4, 3)]
+
+
 @pytest.mark.prometheus
 @pytest.mark.slow
-async def test_the_demo_summary_is_computed_from_its_audit_log(tmp_path: Path) -> None:
+async def test_the_real_demo_prints_the_summary_of_its_own_audit_log(tmp_path: Path) -> None:
     output = tmp_path / "demo-output"
-    with anyio.fail_after(120):
-        done = await anyio.run_process(
-            [*DEMO, "--duration", "40", "--output", str(output)], check=False
-        )
+    command = [*DEMO, "--duration", str(SHORTEST_DURATION_S), "--output", str(output)]
+    with anyio.fail_after(DEMO_DEADLINE_S):
+        done = await anyio.run_process(command, check=False)
     stdout = done.stdout.decode()
     assert done.returncode == 0, done.stderr.decode()
     summary = printed_summary(stdout)
     assert summary == recount(summary["audit_path"])
-    assert summary["actions"][0] >= 1, "the demo changed nothing"
-    assert summary["peak"][1] == "demo/web" and summary["peak"][0] > 100.0
     assert verify(summary["audit_path"]).ok
     run_dir = summary["audit_path"].parent
     assert json.loads((run_dir / "summary.json").read_text())["actions"] == summary["actions"][0]

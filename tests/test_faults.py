@@ -12,26 +12,27 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import anyio
 import pytest
 
 from claudescale.adapters.prometheus import PrometheusMetrics
 from claudescale.adapters.system_clock import SystemClock
-from claudescale.audit import AuditLog, iter_records, verify
+from claudescale.audit import iter_records, verify
 from claudescale.config import Settings, parse_settings
+from claudescale.core.situation import WorkloadSituation
 from claudescale.core.utilisation import PodSample, measure
 from claudescale.core.values import CpuReading, WorkloadRef, WorkloadState
-from claudescale.engine.executor import Executor
 from claudescale.engine.loop_memory import Health
 from claudescale.engine.poll_loop import Controller
 from claudescale.ports import Clock, Cluster
 from claudescale.sim import Sandbox
 from claudescale.sim.prometheus import PrometheusProcess
 from claudescale.testing.clock import ManualClock
-from tests.k8s_fixtures import ConnectCluster, StartSandbox
-from tests.test_closed_loop import (
+from claudescale.testing.harness import Harness
+from claudescale.testing.sandbox import (
+    ConnectCluster,
+    StartSandbox,
     loop_settings,
     replicas,
     running_service,
@@ -89,13 +90,10 @@ class Stepped:
     sandbox: Sandbox
     cpu: SetCpu
     controller: Controller
-    audit_path: Path
+    harness: Harness[ManualClock, Cluster]
 
     def advance(self, seconds: float) -> None:
         self.sandbox.cluster.advance(seconds)
-
-    def records(self, kind: str) -> list[dict[str, Any]]:
-        return [r for r in iter_records(self.audit_path) if r["kind"] == kind]
 
 
 @asynccontextmanager
@@ -113,14 +111,9 @@ async def stepped_loop(
     )
     metrics = SetCpu(clock, cpu_percent)
     audit_path = tmp_path / "audit.jsonl"
-    with AuditLog(audit_path, 1 << 20, clock) as audit:
-        executor = Executor(cluster, metrics, audit, clock, settings)
-        executor.recover([])
-        controller = Controller(cluster, metrics, executor, [], clock, settings, audit=audit)
-        async with anyio.create_task_group() as tg:
-            await tg.start(executor.run)
-            yield Stepped(sandbox, metrics, controller, audit_path)
-            executor.close()
+    harness = Harness(clock, cluster, settings, audit_path=audit_path, metrics=metrics)
+    async with harness.running():
+        yield Stepped(sandbox, metrics, harness.controller(), harness)
     assert verify(audit_path).ok
 
 
@@ -146,13 +139,13 @@ async def test_a_failed_write_is_refused_and_not_retried_until_a_fresh_proposal(
         loop.advance(5.0)
         again = await loop.controller.cycle()
     assert len(first.submitted) == 1
-    outcomes = [(r["code"], r["from"], r["to"]) for r in loop.records("outcome")]
+    outcomes = [(r["code"], r["from"], r["to"]) for r in loop.harness.records("outcome")]
     assert outcomes[0] == (code, 3, 5)
     # Nothing for the next 55 s (loop.refused_retry_s is 60 s), then one fresh proposal.
     assert retried == [0] * 11
     assert replicas_after_refusal == 3
     assert len(again.submitted) == 1 and replicas(sandbox) == 5
-    assert [r["code"] for r in loop.records("outcome")] == [code, "ok"]
+    assert [r["code"] for r in loop.harness.records("outcome")] == [code, "ok"]
 
 
 async def test_a_deployment_deleted_mid_action_is_target_gone_and_the_loop_carries_on(
@@ -167,9 +160,9 @@ async def test_a_deployment_deleted_mid_action_is_target_gone_and_the_loop_carri
         await loop.controller.cycle()
         loop.advance(5.0)
         after = await loop.controller.cycle()
-    (outcome,) = loop.records("outcome")
+    (outcome,) = loop.harness.records("outcome")
     assert (outcome["code"], outcome["from"], outcome["to"]) == ("target_gone", 3, 5)
-    assert [r["code"] for r in loop.records("verdict")] == ["target_gone"]
+    assert [r["code"] for r in loop.harness.records("verdict")] == ["target_gone"]
     assert after.health is Health.SEEING and after.workloads == 0
 
 
@@ -200,16 +193,17 @@ async def test_pods_that_never_become_ready_stop_scale_downs_and_further_scale_u
         for _ in range(40):  # 200 s of 90% on the three ready pods, past the 90 s cooldown
             loop.advance(5.0)
             await loop.controller.cycle()
-        held = loop.controller.status().rows[0]["last_decision"]
+        held = loop.controller.status().situations[0].last_decision
         loop.cpu.percent = 10.0
         submitted = []
         for _ in range(30):  # 150 s of 10%
             loop.advance(5.0)
             submitted.append(len((await loop.controller.cycle()).submitted))
     assert replicas(sandbox) == 5
-    assert [(r["from"], r["to"]) for r in loop.records("intent")] == [(3, 5)]
-    assert "2 pods that are not ready yet at 0%" in held["message"]
-    refusals = [r["code"] for r in loop.records("verdict") if r["code"] != "ok"]
+    assert [(r["from"], r["to"]) for r in loop.harness.records("intent")] == [(3, 5)]
+    assert held is not None
+    assert "2 pods that are not ready yet at 0%" in held.message
+    refusals = [r["code"] for r in loop.harness.records("verdict") if r["code"] != "ok"]
     # The sandbox's Deployment status, like a real one, shows a rollout until all are ready.
     assert len(refusals) == 3
     assert set(refusals) <= {"pods_not_ready", "rollout_in_progress"}
@@ -235,7 +229,7 @@ async def test_no_change_while_prometheus_is_down_and_the_loop_recovers_when_it_
         cluster = await connect_cluster(sandbox, clock=SystemClock())
         async with running_service(settings, cluster, metrics) as service:
             status = service.controller.status
-            await wait_until(lambda: has_reading(status().rows), 30, "a first CPU reading")
+            await wait_until(lambda: has_reading(status().situations), 30, "a first CPU reading")
             await anyio.to_thread.run_sync(first.stop)
             sandbox.cluster.set_load("demo", "web", cores=1.0)
             await wait_until(lambda: status().health is Health.BLIND, 10, "blindness")
@@ -273,5 +267,5 @@ class Repointable:
         return await self.inner.cpu(workloads)
 
 
-def has_reading(rows: Sequence[Mapping[str, Any]]) -> bool:
-    return bool(rows) and all(row["cpu_percent"] is not None for row in rows)
+def has_reading(situations: Sequence[WorkloadSituation]) -> bool:
+    return bool(situations) and all(s.reading.percent is not None for s in situations)

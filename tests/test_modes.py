@@ -11,7 +11,7 @@ import pytest
 from claudescale.config import Mode, Settings, load_settings
 from claudescale.control.approvals import Status
 from claudescale.core.values import Code, Outcome, Source, WorkloadRef
-from tests.human_control import running, up, world
+from claudescale.testing.harness import Harness, up
 
 
 def test_the_default_mode_for_a_real_cluster_is_supervised() -> None:
@@ -20,8 +20,8 @@ def test_the_default_mode_for_a_real_cluster_is_supervised() -> None:
 
 
 async def test_observe_mode_records_a_dry_run_and_writes_nothing(tmp_path: Path) -> None:
-    w = world(tmp_path, mode="observe")
-    async with running(w) as executor:
+    w = Harness.scripted(tmp_path, mode="observe")
+    async with w.running() as executor:
         verdict = await executor.submit(up(4, 3))
     assert (verdict.outcome, verdict.code) == (Outcome.BLOCKED, Code.DRY_RUN)
     assert "observe mode" in verdict.message
@@ -32,10 +32,10 @@ async def test_observe_mode_records_a_dry_run_and_writes_nothing(tmp_path: Path)
 async def test_supervised_mode_makes_every_change_wait_for_an_approval_it_names(
     tmp_path: Path,
 ) -> None:
-    w = world(tmp_path, mode="supervised")
-    async with running(w) as executor:
+    w = Harness.scripted(tmp_path, mode="supervised")
+    async with w.running() as executor:
         verdict = await executor.submit(up(4, 3))
-        store = executor.gatekeeper.approvals
+        store = w.approvals
     assert (verdict.outcome, verdict.code) == (Outcome.PENDING, Code.APPROVAL_REQUIRED)
     assert verdict.approval_id and verdict.approval_id in verdict.message
     assert "supervised mode" in verdict.message
@@ -51,12 +51,12 @@ async def test_supervised_mode_makes_every_change_wait_for_an_approval_it_names(
 async def test_the_loop_asking_again_for_the_same_change_reuses_its_pending_approval(
     tmp_path: Path,
 ) -> None:
-    w = world(tmp_path, mode="supervised")
-    async with running(w) as executor:
+    w = Harness.scripted(tmp_path, mode="supervised")
+    async with w.running() as executor:
         first = await executor.submit(up(4, 3))
         second = await executor.submit(up(4, 3))
         other = await executor.submit(up(5, 3))
-        pending = executor.gatekeeper.approvals.list()
+        pending = w.approvals.list()
     assert first.approval_id == second.approval_id != other.approval_id
     assert second.confirmation_token == "" and first.confirmation_token
     assert len(pending) == 2
@@ -65,8 +65,8 @@ async def test_the_loop_asking_again_for_the_same_change_reuses_its_pending_appr
 async def test_autonomous_mode_runs_a_low_risk_change_inside_the_guardrails(
     tmp_path: Path,
 ) -> None:
-    w = world(tmp_path, mode="autonomous", replicas=4)
-    async with running(w) as executor:
+    w = Harness.scripted(tmp_path, mode="autonomous", replicas=4)
+    async with w.running() as executor:
         verdict = await executor.submit(up(5, 4))
     assert (verdict.outcome, verdict.code) == (Outcome.EXECUTED, Code.OK)
     assert w.workload().replicas == 5
@@ -74,8 +74,8 @@ async def test_autonomous_mode_runs_a_low_risk_change_inside_the_guardrails(
 
 
 async def test_autonomous_mode_sends_a_high_risk_change_to_a_human(tmp_path: Path) -> None:
-    w = world(tmp_path, mode="autonomous", replicas=2)
-    async with running(w) as executor:
+    w = Harness.scripted(tmp_path, mode="autonomous", replicas=2)
+    async with w.running() as executor:
         verdict = await executor.submit(up(5, 2))
     assert (verdict.outcome, verdict.code) == (Outcome.PENDING, Code.APPROVAL_REQUIRED)
     assert "high risk" in verdict.message and "2→5" in verdict.message
@@ -84,8 +84,8 @@ async def test_autonomous_mode_sends_a_high_risk_change_to_a_human(tmp_path: Pat
 
 async def test_autonomous_mode_sends_a_production_change_to_a_human(tmp_path: Path) -> None:
     prod = WorkloadRef("shop-prod", "web")
-    w = world(tmp_path, mode="autonomous", refs=(prod,))
-    async with running(w) as executor:
+    w = Harness.scripted(tmp_path, mode="autonomous", refs=(prod,))
+    async with w.running() as executor:
         verdict = await executor.submit(up(4, 3, ref=prod))
     assert verdict.code is Code.APPROVAL_REQUIRED
     assert "production" in verdict.message
@@ -95,7 +95,7 @@ async def test_autonomous_mode_sends_a_production_change_to_a_human(tmp_path: Pa
 async def test_frequent_changes_send_the_next_one_to_a_human_in_autonomous_mode(
     tmp_path: Path,
 ) -> None:
-    w = world(
+    w = Harness.scripted(
         tmp_path,
         mode="autonomous",
         replicas=4,
@@ -103,7 +103,7 @@ async def test_frequent_changes_send_the_next_one_to_a_human_in_autonomous_mode(
         risk={"medium_recent_actions": 1, "high_recent_actions": 2},
     )
     codes = []
-    async with running(w) as executor:
+    async with w.running() as executor:
         for target in (5, 6, 7):
             w.clock.advance(10)
             verdict = await executor.submit(up(target, w.workload().replicas))
@@ -116,13 +116,13 @@ async def test_a_critical_workload_is_refused_and_an_allow_listed_one_still_need
     tmp_path: Path,
 ) -> None:
     redis = WorkloadRef("data", "redis-cache")
-    w = world(tmp_path, mode="autonomous", replicas=4, refs=(redis,))
-    async with running(w) as executor:
+    w = Harness.scripted(tmp_path, mode="autonomous", replicas=4, refs=(redis,))
+    async with w.running() as executor:
         refused = await executor.submit(up(5, 4, ref=redis))
     allowed = Settings.model_validate(
         {**w.settings.model_dump(), "guardrails": {"critical_allow": ["data/redis-cache"]}}
     )
-    async with running(w, allowed) as executor:
+    async with w.running(allowed) as executor:
         waiting = await executor.submit(up(5, 4, ref=redis))
     assert refused.code is Code.CRITICAL_WORKLOAD
     assert (waiting.code, waiting.outcome) == (Code.APPROVAL_REQUIRED, Outcome.PENDING)
@@ -134,8 +134,8 @@ async def test_a_critical_workload_is_refused_and_an_allow_listed_one_still_need
 async def test_a_change_a_person_asked_for_waits_for_their_confirmation_in_autonomous_mode(
     tmp_path: Path, source: Source
 ) -> None:
-    w = world(tmp_path, mode="autonomous", replicas=4)
-    async with running(w) as executor:
+    w = Harness.scripted(tmp_path, mode="autonomous", replicas=4)
+    async with w.running() as executor:
         verdict = await executor.submit(up(5, 4, source=source, actor="mcp:claude-desktop"))
     assert verdict.code is Code.APPROVAL_REQUIRED
     assert verdict.confirmation_token  # handed to the requester, never to the audit log
@@ -147,8 +147,8 @@ async def test_a_change_a_person_asked_for_waits_for_their_confirmation_in_auton
 async def test_a_rollback_that_names_no_snapshot_of_its_target_is_refused(
     tmp_path: Path, rollback_of: str
 ) -> None:
-    w = world(tmp_path, mode="autonomous", replicas=4)
-    async with running(w) as executor:
+    w = Harness.scripted(tmp_path, mode="autonomous", replicas=4)
+    async with w.running() as executor:
         verdict = await executor.submit(up(5, 4, source=Source.ROLLBACK, rollback_of=rollback_of))
     assert verdict.code is Code.INVALID_PROPOSAL  # it may not borrow the cooldown exemption
     assert w.workload().replicas == 4
@@ -158,17 +158,17 @@ async def test_a_rollback_that_names_no_snapshot_of_its_target_is_refused(
 async def test_the_kill_switch_setting_puts_every_mode_into_observe(
     tmp_path: Path, mode: str
 ) -> None:
-    w = world(tmp_path, mode=mode, replicas=4, approvals={"kill_switch": True})
-    async with running(w) as executor:
+    w = Harness.scripted(tmp_path, mode=mode, replicas=4, approvals={"kill_switch": True})
+    async with w.running() as executor:
         verdict = await executor.submit(up(5, 4))
     assert verdict.code is Code.DRY_RUN
     assert w.workload().writes == []
 
 
 async def test_the_kill_switch_file_flips_without_a_restart(tmp_path: Path) -> None:
-    w = world(tmp_path, mode="autonomous", replicas=3, guardrails={"cooldown_up_s": 0})
+    w = Harness.scripted(tmp_path, mode="autonomous", replicas=3, guardrails={"cooldown_up_s": 0})
     switch = w.state_dir / "kill-switch"
-    async with running(w) as executor:
+    async with w.running() as executor:
         switch.parent.mkdir(parents=True, exist_ok=True)
         switch.write_text('{"actor": "cli:alice"}\n')
         stopped = await executor.submit(up(4, 3))
@@ -183,11 +183,11 @@ async def test_the_kill_switch_file_flips_without_a_restart(tmp_path: Path) -> N
 async def test_the_kill_switch_holds_back_approved_changes_until_it_is_off(
     tmp_path: Path,
 ) -> None:
-    w = world(tmp_path, mode="supervised")
+    w = Harness.scripted(tmp_path, mode="supervised")
     switch = w.state_dir / "kill-switch"
-    async with running(w) as executor:
+    async with w.running() as executor:
         pending = await executor.submit(up(4, 3))
-        executor.gatekeeper.approvals.approve(pending.approval_id, actor="cli:alice")
+        w.approvals.approve(pending.approval_id, actor="cli:alice")
         switch.write_text("on\n")
         held_back = await executor.process_approvals()
         replicas_while_on = w.workload().replicas

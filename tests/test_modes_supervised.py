@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import pytest
 from hypothesis import HealthCheck, event, given, settings, target
 from hypothesis import strategies as st
 
@@ -19,10 +20,10 @@ from claudescale.cli.snapshots_cmd import roll_back
 from claudescale.core.values import Action, Code, Outcome, Proposal, Source
 from claudescale.replay.runner import ReplayRun
 from claudescale.replay.scenario import parse_scenario
-from tests.human_control import REF, World, cli_context, running, up, world
+from claudescale.testing.harness import REF, Harness, ScriptedHarness, up
 
 
-def assert_every_write_was_approved_first(w: World) -> int:
+def assert_every_write_was_approved_first(w: ScriptedHarness) -> int:
     """Every intent has a grant and a use of its approval before it, for the same change, and
     the cluster saw exactly the writes the intents announce. Returns the number of writes."""
     granted: dict[str, dict[str, Any]] = {}
@@ -46,8 +47,8 @@ def assert_every_write_was_approved_first(w: World) -> int:
 
 
 async def test_the_loop_cannot_write_in_supervised_mode_whatever_it_sends(tmp_path: Path) -> None:
-    w = world(tmp_path, mode="supervised", replicas=3, guardrails={"cooldown_up_s": 0})
-    async with running(w) as executor:
+    w = Harness.scripted(tmp_path, mode="supervised", replicas=3, guardrails={"cooldown_up_s": 0})
+    async with w.running() as executor:
         for source in Source:
             for target in (4, 5):
                 verdict = await executor.submit(up(target, 3, source=source, actor="someone"))
@@ -107,19 +108,19 @@ async def test_replay_in_supervised_mode_never_writes(tmp_path: Path) -> None:
 async def test_the_cli_and_the_mcp_store_write_only_after_an_approval_is_recorded(
     tmp_path: Path,
 ) -> None:
-    w = world(tmp_path, mode="supervised", replicas=3, guardrails={"cooldown_up_s": 0})
-    async with running(w) as executor:
+    w = Harness.scripted(tmp_path, mode="supervised", replicas=3, guardrails={"cooldown_up_s": 0})
+    async with w.running() as executor:
         by_cli = await executor.submit(up(4, 3))
         by_mcp = await executor.submit(up(4, 3, source=Source.MCP_CLIENT, actor="mcp:desktop"))
     assert w.workload().replicas == 3
     # The CLI path (one-shot executor, the human confirms with --yes).
     cli = argparse.Namespace(approval_id=by_cli.approval_id, yes=True, reason="")
-    assert await approve_change(cli, cli_context(w)) == 0
+    assert await approve_change(cli, w.cli_context()) == 0
     assert w.workload().replicas == 4
     # The store the MCP tools use: a decision with the token, then the executor carries it out;
     # it was made for 3→4 and the workload has moved, so it is refused, not re-aimed.
-    async with running(w) as executor:
-        store = executor.gatekeeper.approvals
+    async with w.running() as executor:
+        store = w.approvals
         assert store.approve(
             by_mcp.approval_id, actor="user:desktop", token=by_mcp.confirmation_token
         ).ok
@@ -129,11 +130,12 @@ async def test_the_cli_and_the_mcp_store_write_only_after_an_approval_is_recorde
     w.workload().cpu_percent = 10.0
     [snapshot] = w.records("snapshot")
     rollback = argparse.Namespace(snapshot_id=snapshot["snapshot_id"], yes=True)
-    assert await roll_back(rollback, cli_context(w)) == 0
+    assert await roll_back(rollback, w.cli_context()) == 0
     assert w.workload().replicas == 3
     assert assert_every_write_was_approved_first(w) == 2
 
 
+@pytest.mark.slow
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_no_sequence_of_proposals_and_decisions_writes_without_a_prior_approval(
@@ -146,10 +148,10 @@ def test_no_sequence_of_proposals_and_decisions_writes_without_a_prior_approval(
     decisions = st.sampled_from(["approve", "approve", "approve_token", "reject", "forge", "none"])
     interference = st.sampled_from(["none", "none", "none", "touch", "wait_200", "wait_400"])
 
-    async def play(w: World) -> None:
+    async def play(w: ScriptedHarness) -> None:
         issued: list[tuple[str, str]] = []
-        async with running(w) as executor:
-            store = executor.gatekeeper.approvals
+        async with w.running() as executor:
+            store = w.approvals
             for _ in range(rounds):
                 replicas = w.workload().replicas
                 target = data.draw(
@@ -201,7 +203,7 @@ def test_no_sequence_of_proposals_and_decisions_writes_without_a_prior_approval(
                     assert any(v.code is Code.OK for v in verdicts)
 
     with tempfile.TemporaryDirectory() as tmp:
-        w = world(
+        w = Harness.scripted(
             Path(tmp),
             mode="supervised",
             replicas=3,

@@ -20,7 +20,7 @@ from claudescale.control.overrides import OverrideStore
 from claudescale.core.limits import Limits
 from claudescale.core.values import Action, Code, Proposal, Source, WorkloadRef
 from claudescale.testing.clock import ManualClock
-from tests.human_control import REF, cli_context, down, running, up, world
+from claudescale.testing.harness import REF, Harness, down, up
 
 HOUR_S = 3600.0
 
@@ -77,10 +77,10 @@ def test_an_override_expires_by_itself(tmp_path: Path) -> None:
 async def test_an_override_widens_a_bound_only_while_it_lasts_and_is_audited_throughout(
     tmp_path: Path,
 ) -> None:
-    w = world(tmp_path, mode="autonomous", replicas=5, guardrails={"cooldown_up_s": 0})
-    async with running(w) as executor:
+    w = Harness.scripted(tmp_path, mode="autonomous", replicas=5, guardrails={"cooldown_up_s": 0})
+    async with w.running() as executor:
         refused = await executor.submit(up(6, 5))
-        start(executor.gatekeeper.overrides)
+        start(w.overrides)
         widened = await executor.submit(up(6, 5))
         w.clock.advance(600)
         expired = await executor.submit(up(7, 6))
@@ -95,18 +95,18 @@ async def test_an_override_widens_a_bound_only_while_it_lasts_and_is_audited_thr
 
 async def test_an_override_for_one_workload_leaves_the_others_alone(tmp_path: Path) -> None:
     api = WorkloadRef("shop", "api")
-    w = world(tmp_path, mode="autonomous", replicas=5, refs=(REF, api))
-    async with running(w) as executor:
-        start(executor.gatekeeper.overrides)
+    w = Harness.scripted(tmp_path, mode="autonomous", replicas=5, refs=(REF, api))
+    async with w.running() as executor:
+        start(w.overrides)
         other = await executor.submit(up(6, 5, ref=api))
         mine = await executor.submit(up(6, 5))
     assert (other.code, mine.code) == (Code.ABOVE_MAX, Code.OK)
 
 
 async def test_an_override_for_every_workload_and_a_larger_step(tmp_path: Path) -> None:
-    w = world(tmp_path, mode="autonomous", replicas=5, cpu=10.0)
-    async with running(w) as executor:
-        start(executor.gatekeeper.overrides, workload="*", changes={"max_step_down": 2})
+    w = Harness.scripted(tmp_path, mode="autonomous", replicas=5, cpu=10.0)
+    async with w.running() as executor:
+        start(w.overrides, workload="*", changes={"max_step_down": 2})
         verdict = await executor.submit(down(3, 5))
     assert verdict.code is Code.OK and w.workload().replicas == 3
 
@@ -117,9 +117,9 @@ def test_no_field_of_a_proposal_is_a_guardrail() -> None:
 
 
 async def test_nothing_a_proposal_says_widens_a_guardrail(tmp_path: Path) -> None:
-    w = world(tmp_path, mode="autonomous", replicas=5)
+    w = Harness.scripted(tmp_path, mode="autonomous", replicas=5)
     sneaky = "claudescale.io/max-replicas: 50; override max_replicas=50; approved by operator"
-    async with running(w) as executor:
+    async with w.running() as executor:
         for source in Source:
             verdict = await executor.submit(
                 Proposal(
@@ -148,8 +148,8 @@ def cli_args(**values: object) -> argparse.Namespace:
 async def test_the_cli_starts_lists_and_ends_overrides_and_audits_them(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    w = world(tmp_path, mode="autonomous")
-    context = cli_context(w)
+    w = Harness.scripted(tmp_path, mode="autonomous")
+    context = w.cli_context()
     started = start_override(
         cli_args(
             workload="shop/web",
@@ -179,8 +179,8 @@ async def test_the_cli_starts_lists_and_ends_overrides_and_audits_them(
 def test_the_cli_kill_switch_writes_the_file_the_executor_reads(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    w = world(tmp_path)
-    context = cli_context(w)
+    w = Harness.scripted(tmp_path)
+    context = w.cli_context()
     kill_switch(cli_args(state="on"), context)
     on = (w.state_dir / "kill-switch").read_text()
     kill_switch(cli_args(state="status"), context)

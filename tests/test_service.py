@@ -26,24 +26,29 @@ from claudescale.errors import MetricsUnavailable
 from claudescale.sim import write_kubeconfig
 from claudescale.testing.clock import ManualClock
 from claudescale.testing.cluster import ScriptedCluster
-from tests.k8s_fixtures import StartSandbox
-from tests.prometheus_fixture import PrometheusHarness
-from tests.test_closed_loop import has_rates_for, sandbox_config, sandbox_cpu_query
+from claudescale.testing.prometheus import PrometheusHarness
+from claudescale.testing.sandbox import (
+    StartSandbox,
+    has_rates_for,
+    sandbox_config,
+    sandbox_cpu_query,
+)
+from claudescale.testing.waits import wait_until
 
 WEB = WorkloadRef("shop", "web")
 
 
-class SlowWrites(ScriptedCluster):
-    """Scale writes take ``write_s`` real seconds; ``writing`` is set when one starts."""
+class HeldWrites(ScriptedCluster):
+    """Scale writes start (``writing`` is set) and then wait until the test sets ``release``."""
 
-    def __init__(self, write_s: float) -> None:
+    def __init__(self) -> None:
         super().__init__(SystemClock())
-        self.write_s = write_s
         self.writing = anyio.Event()
+        self.release = anyio.Event()
 
     async def scale(self, ref: WorkloadRef, replicas: int, resource_version: str) -> str:
         self.writing.set()
-        await anyio.sleep(self.write_s)
+        await self.release.wait()
         return await super().scale(ref, replicas, resource_version)
 
 
@@ -83,17 +88,19 @@ async def started(service: Service) -> AsyncIterator[Callable[[], Any]]:
 
 
 async def test_stop_lets_the_write_in_flight_finish_and_records_it(tmp_path: Path) -> None:
-    cluster = SlowWrites(write_s=0.5)
+    cluster = HeldWrites()
     cluster.add(WEB, 3).cpu_percent = 90.0
     settings = service_settings(tmp_path, shutdown_grace_s=5.0)
+    log = settings.audit.path
     service = Service(settings, cluster=cluster, metrics=cluster, clock=SystemClock())
     async with started(service) as wait_done:
         with anyio.fail_after(5):
             await cluster.writing.wait()
         service.stop()
+        await wait_until(lambda: "shutdown" in kinds(log), 5, "the shutdown", poll_s=0.01)
+        cluster.release.set()  # the write ends within the grace
         with anyio.fail_after(5):
             await wait_done()
-    log = settings.audit.path
     order = [k for k in kinds(log) if k in ("intent", "shutdown", "outcome", "verdict")]
     assert order == ["intent", "shutdown", "outcome", "verdict"]
     assert cluster.get(WEB).replicas == 5
@@ -104,17 +111,21 @@ async def test_stop_lets_the_write_in_flight_finish_and_records_it(tmp_path: Pat
 async def test_a_write_longer_than_the_grace_is_recorded_as_possibly_in_flight(
     tmp_path: Path,
 ) -> None:
-    cluster = SlowWrites(write_s=1.0)
+    cluster = HeldWrites()
     cluster.add(WEB, 3).cpu_percent = 90.0
     settings = service_settings(tmp_path, shutdown_grace_s=0.2)
+    log = settings.audit.path
     service = Service(settings, cluster=cluster, metrics=cluster, clock=SystemClock())
     async with started(service) as wait_done:
         with anyio.fail_after(5):
             await cluster.writing.wait()
         service.stop()
+        # The grace is real time (the service's own deadline): 0.2 s, then it gives up.
+        abandoned = "shutdown_abandoned"
+        await wait_until(lambda: abandoned in kinds(log), 5, "giving up", poll_s=0.01)
+        cluster.release.set()  # the write ends after the grace, under its own deadline
         with anyio.fail_after(5):
             await wait_done()
-    log = settings.audit.path
     order = [k for k in kinds(log) if k in ("intent", "shutdown", "shutdown_abandoned", "outcome")]
     assert order == ["intent", "shutdown", "shutdown_abandoned", "outcome"]
     abandoned = next(r for r in iter_records(log) if r["kind"] == "shutdown_abandoned")
@@ -132,7 +143,8 @@ async def test_a_root_loop_that_returns_brings_the_service_down(tmp_path: Path) 
     with pytest.raises(ExceptionGroup) as raised:
         async with anyio.create_task_group() as tg:
             tg.start_soon(partial(service.run, ready=ready))
-            await ready.wait()
+            with anyio.fail_after(5):
+                await ready.wait()
             service.executor.close()  # the executor's run() returns once its queue is closed
     assert raised.group_contains(RootLoopEnded, match="The executor loop returned by itself")
 

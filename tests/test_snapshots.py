@@ -13,15 +13,8 @@ from claudescale.control.snapshots import SnapshotStore
 from claudescale.core.values import Code
 from claudescale.testing.clock import ManualClock
 from claudescale.testing.cluster import ScriptedCluster
-from tests.human_control import (
-    REF,
-    World,
-    cli_context,
-    running,
-    service_holding_the_log,
-    up,
-    world,
-)
+from claudescale.testing.harness import REF, Harness, ScriptedHarness, up
+from claudescale.testing.waits import log_held_elsewhere
 
 WEEK_S = 7 * 86400.0
 
@@ -30,22 +23,22 @@ def args(**values: object) -> argparse.Namespace:
     return argparse.Namespace(**{"yes": True, "workload": None, **values})
 
 
-async def scaled_up(w: World, *targets: int) -> list[str]:
+async def scaled_up(w: ScriptedHarness, *targets: int) -> list[str]:
     """Scale up to each target in turn (autonomous); returns the snapshot IDs taken."""
-    async with running(w) as executor:
+    async with w.running() as executor:
         for target in targets:
             verdict = await executor.submit(up(target, w.workload().replicas))
             assert verdict.code is Code.OK, verdict.message
-    return [s.id for s in snapshot_store(cli_context(w)).list()]
+    return [s.id for s in snapshot_store(w.cli_context()).list()]
 
 
 async def test_every_write_is_preceded_by_a_durable_snapshot_of_the_workload(
     tmp_path: Path,
 ) -> None:
-    w = world(tmp_path, mode="autonomous", replicas=4)
+    w = Harness.scripted(tmp_path, mode="autonomous", replicas=4)
     before_rv = w.cluster.state(REF).resource_version
     [snapshot_id] = await scaled_up(w, 5)
-    snapshot = snapshot_store(cli_context(w)).get(snapshot_id)
+    snapshot = snapshot_store(w.cli_context()).get(snapshot_id)
     assert snapshot is not None
     assert (snapshot.workload, snapshot.replicas, snapshot.to_replicas) == ("shop/web", 4, 5)
     assert (snapshot.uid, snapshot.resource_version) == ("uid-shop-web", before_rv)
@@ -58,25 +51,25 @@ async def test_every_write_is_preceded_by_a_durable_snapshot_of_the_workload(
 async def test_snapshots_are_listed_per_workload_oldest_first(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    w = world(tmp_path, mode="autonomous", replicas=3, guardrails={"cooldown_up_s": 0})
+    w = Harness.scripted(tmp_path, mode="autonomous", replicas=3, guardrails={"cooldown_up_s": 0})
     first, second = await scaled_up(w, 4, 5)
-    list_snapshots(args(workload="shop/web"), cli_context(w))
+    list_snapshots(args(workload="shop/web"), w.cli_context())
     lines = capsys.readouterr().out.splitlines()
     assert [line.split()[0] for line in lines] == [first, second]
     assert "replicas 3 (before 3→4 by rules" in lines[0]
-    list_snapshots(args(workload="shop/api"), cli_context(w))
+    list_snapshots(args(workload="shop/api"), w.cli_context())
     assert capsys.readouterr().out == "No snapshots of shop/api.\n"
 
 
 async def test_snapshots_older_than_the_retention_period_are_pruned(tmp_path: Path) -> None:
-    w = world(tmp_path, mode="autonomous", replicas=3, guardrails={"cooldown_up_s": 0})
+    w = Harness.scripted(tmp_path, mode="autonomous", replicas=3, guardrails={"cooldown_up_s": 0})
     [old] = await scaled_up(w, 4)
     w.clock.advance(WEEK_S - 10)
     [_, young] = await scaled_up(w, 5)
     w.clock.advance(11)
-    async with running(w) as executor:
+    async with w.running() as executor:
         await executor.process_approvals()  # each cycle prunes
-    assert [s.id for s in snapshot_store(cli_context(w)).list()] == [young]
+    assert [s.id for s in snapshot_store(w.cli_context()).list()] == [young]
     assert old != young
 
 
@@ -95,10 +88,10 @@ def test_the_retention_period_is_the_setting(tmp_path: Path) -> None:
 async def test_a_rollback_restores_the_count_at_once_through_the_gate_with_confirmation(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    w = world(tmp_path, mode="autonomous", replicas=3)
+    w = Harness.scripted(tmp_path, mode="autonomous", replicas=3)
     [snapshot_id] = await scaled_up(w, 4)
     w.workload().cpu_percent = 10.0  # a scale-down still needs our own low CPU reading
-    status = await roll_back(args(snapshot_id=snapshot_id), cli_context(w))  # within cooldowns
+    status = await roll_back(args(snapshot_id=snapshot_id), w.cli_context())  # within cooldowns
     out = capsys.readouterr().out
     assert status == 0, out
     assert w.workload().replicas == 3 and w.workload().writes == [(3, 4), (4, 3)]
@@ -114,11 +107,11 @@ async def test_a_rollback_restores_the_count_at_once_through_the_gate_with_confi
 async def test_a_rollback_twice_is_an_idempotent_hold_the_second_time(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    w = world(tmp_path, mode="autonomous", replicas=3)
+    w = Harness.scripted(tmp_path, mode="autonomous", replicas=3)
     [snapshot_id] = await scaled_up(w, 4)
     w.workload().cpu_percent = 10.0
-    first = await roll_back(args(snapshot_id=snapshot_id), cli_context(w))
-    second = await roll_back(args(snapshot_id=snapshot_id), cli_context(w))
+    first = await roll_back(args(snapshot_id=snapshot_id), w.cli_context())
+    second = await roll_back(args(snapshot_id=snapshot_id), w.cli_context())
     assert first == second == 0
     assert "already has 3 replicas" in capsys.readouterr().out
     assert w.workload().writes == [(3, 4), (4, 3)]
@@ -131,10 +124,10 @@ async def test_a_rollback_twice_is_an_idempotent_hold_the_second_time(
 async def test_a_rollback_is_refused_by_the_guardrails_like_any_other_change(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    w = world(tmp_path, mode="autonomous", replicas=3, guardrails={"cooldown_up_s": 0})
+    w = Harness.scripted(tmp_path, mode="autonomous", replicas=3, guardrails={"cooldown_up_s": 0})
     first, _ = await scaled_up(w, 4, 5)
     w.workload().cpu_percent = 10.0
-    status = await roll_back(args(snapshot_id=first), cli_context(w))  # 5→3: two at once
+    status = await roll_back(args(snapshot_id=first), w.cli_context())  # 5→3: two at once
     assert status == 1 and "step_too_large" in capsys.readouterr().out
     assert w.workload().replicas == 5
 
@@ -142,11 +135,11 @@ async def test_a_rollback_is_refused_by_the_guardrails_like_any_other_change(
 async def test_a_rollback_meets_the_same_compare_and_swap(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    w = world(tmp_path, mode="autonomous", replicas=3)
+    w = Harness.scripted(tmp_path, mode="autonomous", replicas=3)
     [snapshot_id] = await scaled_up(w, 4)
     w.workload().cpu_percent = 10.0
     w.workload().fail_next_write = 409
-    status = await roll_back(args(snapshot_id=snapshot_id), cli_context(w))
+    status = await roll_back(args(snapshot_id=snapshot_id), w.cli_context())
     assert status == 1 and "conflict" in capsys.readouterr().out
     assert w.workload().replicas == 4
 
@@ -154,10 +147,10 @@ async def test_a_rollback_meets_the_same_compare_and_swap(
 async def test_a_declined_rollback_changes_nothing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    w = world(tmp_path, mode="autonomous", replicas=3)
+    w = Harness.scripted(tmp_path, mode="autonomous", replicas=3)
     [snapshot_id] = await scaled_up(w, 4)
     w.workload().cpu_percent = 10.0
-    context = cli_context(w, answer="no")
+    context = w.cli_context(answer="no")
     asked: list[str] = []
     context.ask = lambda question: asked.append(question) or "no"
     status = await roll_back(args(snapshot_id=snapshot_id, yes=False), context)
@@ -168,11 +161,11 @@ async def test_a_declined_rollback_changes_nothing(
 async def test_a_rollback_of_a_recreated_deployment_or_an_unknown_snapshot_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    w = world(tmp_path, mode="autonomous", replicas=3)
+    w = Harness.scripted(tmp_path, mode="autonomous", replicas=3)
     [snapshot_id] = await scaled_up(w, 4)
     w.workload().uid = "uid-recreated"
-    recreated = await roll_back(args(snapshot_id=snapshot_id), cli_context(w))
-    unknown = await roll_back(args(snapshot_id="s-nope"), cli_context(w))
+    recreated = await roll_back(args(snapshot_id=snapshot_id), w.cli_context())
+    unknown = await roll_back(args(snapshot_id="s-nope"), w.cli_context())
     out = capsys.readouterr().out
     assert recreated == unknown == 1
     assert "created again" in out and "no snapshot 's-nope'" in out
@@ -182,19 +175,19 @@ async def test_a_rollback_of_a_recreated_deployment_or_an_unknown_snapshot_is_re
 async def test_a_rollback_while_the_service_runs_is_carried_out_by_the_service(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    w = world(tmp_path, mode="supervised", replicas=3)
-    async with running(w) as executor:
+    w = Harness.scripted(tmp_path, mode="supervised", replicas=3)
+    async with w.running() as executor:
         pending = await executor.submit(up(4, 3))
-        executor.gatekeeper.approvals.approve(pending.approval_id, actor="cli:alice")
+        w.approvals.approve(pending.approval_id, actor="cli:alice")
         await executor.process_approvals()
-    [snapshot_id] = [s.id for s in snapshot_store(cli_context(w)).list()]
+    [snapshot_id] = [s.id for s in snapshot_store(w.cli_context()).list()]
     w.workload().cpu_percent = 10.0
-    async with service_holding_the_log(w):
-        status = await roll_back(args(snapshot_id=snapshot_id), cli_context(w))
+    async with log_held_elsewhere(w.audit_path):
+        status = await roll_back(args(snapshot_id=snapshot_id), w.cli_context())
         replicas_meanwhile = w.workload().replicas
     assert status == 0 and replicas_meanwhile == 4
     assert "The running claudescale service carries it out" in capsys.readouterr().out
-    async with running(w) as service:
+    async with w.running() as service:
         verdicts = await service.process_approvals()
     assert [v.code for v in verdicts] == [Code.OK] and w.workload().replicas == 3
     intent = w.records("intent")[-1]

@@ -26,10 +26,11 @@ import anyio
 from claudescale.adapters.system_clock import SystemClock
 from claudescale.audit import AuditLog, recovery_records
 from claudescale.config import Settings, load_settings, state_dir_for
-from claudescale.control.approvals import Approval, ApprovalStore
+from claudescale.control.approvals import OPEN, Approval, ApprovalStore
+from claudescale.control.stores import ControlStores
+from claudescale.core.text import printable
 from claudescale.core.values import Outcome, Verdict
 from claudescale.engine.executor import Executor
-from claudescale.engine.human_control import Gatekeeper
 from claudescale.errors import AuditError
 from claudescale.ports import Clock, Cluster, MetricsSource
 
@@ -69,8 +70,11 @@ class Context:
     def state_dir(self) -> Path:
         return state_dir_for(self.settings)
 
+    def stores(self) -> ControlStores:
+        return ControlStores.open(self.state_dir, self.settings, self.clock)
+
     def approvals(self) -> ApprovalStore:
-        return ApprovalStore(self.state_dir / "approvals.json", self.clock)
+        return self.stores().approvals
 
     def open_log(self) -> AuditLog | None:
         """The audit log for writing, or None when another process (the service) holds it."""
@@ -89,7 +93,7 @@ class Context:
         if log is None:
             return False
         with log:
-            Gatekeeper(self.settings, log, self.clock, self.state_dir).flush()
+            self.stores().flush(log)
         return True
 
     def confirm(self, question: str, yes: bool) -> bool:
@@ -112,7 +116,9 @@ def cli_actor() -> str:
 async def one_shot(context: Context, log: AuditLog) -> AsyncIterator[tuple[Executor, Cluster]]:
     """A running executor on the real (or injected) cluster, recovered from the audit log."""
     async with context.connect(context.settings, context.clock) as (cluster, metrics):
-        executor = Executor(cluster, metrics, log, context.clock, context.settings)
+        executor = Executor(
+            cluster, metrics, log, context.clock, context.settings, state_dir=context.state_dir
+        )
         executor.recover(recovery_records(context.settings.audit.path).records)
         async with anyio.create_task_group() as tg:
             await tg.start(executor.run)
@@ -124,9 +130,12 @@ async def one_shot(context: Context, log: AuditLog) -> AsyncIterator[tuple[Execu
 
 def describe(approval: Approval, now_wall: float) -> str:
     left_s = approval.expires_at - now_wall
-    expiry = f"expires in {left_s:.0f} s" if left_s > 0 else "expired"
+    if approval.status not in OPEN:
+        expiry = f"decided by {approval.decided_by}" if approval.decided_by else "closed"
+    else:
+        expiry = f"expires in {left_s:.0f} s" if left_s > 0 else "expired"
     reasons = "; ".join(approval.risk_reasons) or "a small change"
-    return (
+    return printable(
         f"{approval.id} [{approval.status.value}] {approval.change} ({approval.action}), "
         f"{approval.risk} risk ({reasons}), proposed by {approval.actor}, {expiry}: "
         f"{approval.reason}"
@@ -135,7 +144,7 @@ def describe(approval: Approval, now_wall: float) -> str:
 
 def print_verdicts(verdicts: list[Verdict]) -> int:
     for verdict in verdicts:
-        print(f"{verdict.outcome.value} ({verdict.code.value}): {verdict.message}")
+        print(printable(f"{verdict.outcome.value} ({verdict.code.value}): {verdict.message}"))
     executed = all(v.outcome in (Outcome.EXECUTED, Outcome.HELD) for v in verdicts)
     return EXIT_OK if executed else EXIT_REFUSED
 
@@ -199,7 +208,7 @@ async def approve_change(args: argparse.Namespace, context: Context) -> int:
     result = store.approve(args.approval_id, actor=context.actor, reason=args.reason)
     if not result.ok:
         context.flush()
-        print(f"Refused ({result.code.value}): {result.message}")
+        print(printable(f"Refused ({result.code.value}): {result.message}"))
         return EXIT_REFUSED
     log = context.open_log()
     if log is None:
@@ -224,7 +233,7 @@ def reject_change(args: argparse.Namespace, context: Context) -> int:
     result = context.approvals().reject(args.approval_id, actor=context.actor, reason=args.reason)
     context.flush()
     if not result.ok:
-        print(f"Refused ({result.code.value}): {result.message}")
+        print(printable(f"Refused ({result.code.value}): {result.message}"))
         return EXIT_REFUSED
     print(f"Rejected {args.approval_id}; nothing will be changed for it.")
     return EXIT_OK

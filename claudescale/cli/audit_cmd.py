@@ -14,7 +14,7 @@ import argparse
 import csv
 import io
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -23,6 +23,8 @@ import orjson
 
 from claudescale.audit import RecordFilter, select_records, verify
 from claudescale.config import load_settings
+from claudescale.core.text import printable
+from claudescale.core.values import Outcome, Source, WorkloadRef
 from claudescale.errors import ConfigError
 
 EXIT_OK = 0
@@ -68,6 +70,15 @@ def log_path(args: argparse.Namespace) -> Path:
         path: Path = args.path
         return path
     return load_settings(args.config).audit.path
+
+
+def existing_log_path(args: argparse.Namespace) -> Path:
+    """``log_path``, which must exist: listing a log that is not there is a mistake, not an
+    empty answer."""
+    path = log_path(args)
+    if not path.is_file():
+        raise ConfigError(f"There is no audit log at {path}.")
+    return path
 
 
 def _verify(args: argparse.Namespace) -> int:
@@ -152,7 +163,21 @@ def parse_time(text: str, option: str) -> float:
     return moment.timestamp()
 
 
+def _one_of(option: str, value: str | None, allowed: Iterable[str]) -> str | None:
+    names = [str(name) for name in allowed]
+    if value is not None and value not in names:
+        raise ConfigError(f"{option} {value!r}: not one of {', '.join(names)}.")
+    return value
+
+
 def record_filter(args: argparse.Namespace) -> RecordFilter:
+    _one_of("--outcome", args.outcome, (outcome.value for outcome in Outcome))
+    _one_of("--source", args.source, (source.value for source in Source))
+    if args.workload is not None:
+        try:
+            WorkloadRef.parse(args.workload)
+        except ValueError as exc:
+            raise ConfigError(f"--workload: {exc}") from None
     return RecordFilter(
         since_ts=parse_time(args.since, "--since") if args.since else None,
         until_ts=parse_time(args.until, "--until") if args.until else None,
@@ -166,7 +191,7 @@ def record_filter(args: argparse.Namespace) -> RecordFilter:
 
 def matching(args: argparse.Namespace) -> Iterator[dict[str, Any]]:
     """The records the options ask for, streamed in log order."""
-    records = select_records(log_path(args), record_filter(args))
+    records = select_records(existing_log_path(args), record_filter(args))
     if args.actor is None:
         return records
     return (r for r in records if r.get("actor") == args.actor)
@@ -184,11 +209,11 @@ def _list(args: argparse.Namespace) -> int:
         who = record.get("actor") or record.get("source") or "-"
         code = record.get("code") or ""
         text = record_text(record)
-        out.write(
+        line = (
             f"{record['seq']} {iso_time(record.get('ts'))} {record.get('kind')} "
-            f"{record.get('workload') or '-'} {who} {code} {text}".rstrip()
-            + "\n"
+            f"{record.get('workload') or '-'} {who} {code} {text}"
         )
+        out.write(printable(line.rstrip()) + "\n")
     return EXIT_OK
 
 

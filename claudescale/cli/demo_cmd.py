@@ -19,6 +19,7 @@ from claudescale.demo.load import drive, running_demo
 from claudescale.demo.plan import DEFAULT_DURATION_S, LOADED, NAMESPACE, PHASES, DemoPlan
 from claudescale.demo.runner import DemoOptions, run_demo
 from claudescale.demo.summary import render_summary
+from claudescale.errors import ConfigError
 
 DEFAULT_OUTPUT = Path("demo-output")
 
@@ -87,7 +88,10 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _demo_load(args: argparse.Namespace) -> int:
-    workload = WorkloadRef.parse(args.workload)
+    try:
+        workload = WorkloadRef.parse(args.workload)
+    except ValueError as exc:
+        raise ConfigError(f"--workload: {exc}") from None
     if args.url is not None:
         url, plan = args.url, DemoPlan.make()
     else:

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import io
+import os
 import sys
 from collections.abc import Sequence
 
 from claudescale import __version__
+from claudescale.core.text import printable
 from claudescale.errors import ClaudescaleError
 
 COMMAND_MODULES = (
@@ -24,10 +27,13 @@ COMMAND_MODULES = (
     "claudescale.cli.snapshots_cmd",
     "claudescale.cli.override_cmd",
     "claudescale.cli.run_cmd",
+    "claudescale.cli.serve_cmd",
     "claudescale.cli.demo_cmd",
 )
 
 EXIT_USAGE = 2
+EXIT_CLOSED_PIPE = 141
+"""128 + SIGPIPE, what a shell reports for a tool whose reader went away."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,11 +57,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         status: int = args.handler(args)
     except ClaudescaleError as exc:
-        print(f"claudescale: {exc}", file=sys.stderr)
+        print(printable(f"claudescale: {exc}"), file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        return _closed_pipe()
+    except BaseExceptionGroup as group:  # the same, raised inside an anyio task group
+        _, rest = group.split(BrokenPipeError)
+        if rest is not None:
+            raise
+        return _closed_pipe()
     return status
+
+
+def _closed_pipe() -> int:
+    """Whoever read our output stopped (``| head``): end quietly, as a tool killed by SIGPIPE
+    would, with nothing left for the interpreter to flush into the closed pipe at exit."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, io.UnsupportedOperation):
+        pass  # stdout is not a file descriptor (captured in-process): nothing to flush
+    return EXIT_CLOSED_PIPE
 
 
 if __name__ == "__main__":

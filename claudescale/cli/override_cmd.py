@@ -20,6 +20,7 @@ from claudescale.cli.approvals_cmd import EXIT_OK, EXIT_REFUSED, Context, common
 from claudescale.cli.approvals_cmd import context_from_args as context_of
 from claudescale.config import prometheus_duration_s
 from claudescale.control.overrides import EVERY_WORKLOAD, Override, OverrideStore
+from claudescale.core.text import printable
 from claudescale.errors import ConfigError
 
 
@@ -62,7 +63,7 @@ def register(subparsers: Any) -> None:
 
 
 def override_store(context: Context) -> OverrideStore:
-    return OverrideStore(context.state_dir / "overrides.json", context.clock)
+    return context.stores().overrides
 
 
 def describe(override: Override, now_wall: float) -> str:
@@ -71,7 +72,7 @@ def describe(override: Override, now_wall: float) -> str:
         state = f"ended by {override.ended_by}"
     else:
         state = f"{max(0.0, override.expires_at - now_wall):.0f} s left"
-    return (
+    return printable(
         f"{override.id} {override.workload} {changes} ({state}) by {override.who}: {override.why}"
     )
 
@@ -138,7 +139,7 @@ def end_override(args: argparse.Namespace, context: Context) -> int:
 
 def kill_switch(args: argparse.Namespace, context: Context) -> int:
     settings = context.settings
-    path = settings.approvals.kill_switch_file or context.state_dir / "kill-switch"
+    path = context.stores().kill_switch_file
     if args.state == "on":
         path.parent.mkdir(parents=True, exist_ok=True)
         at = datetime.fromtimestamp(context.clock.wall(), UTC).isoformat(timespec="seconds")

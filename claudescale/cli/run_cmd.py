@@ -1,7 +1,8 @@
 """``claudescale run --config FILE``: the autoscaler service in the foreground.
 
 Layer: edge (CLI). Reads the settings (file and ``CLAUDESCALE_*``), sets up JSON-line logs on
-stderr, connects the Kubernetes and Prometheus adapters and runs
+stderr, opens the Kubernetes adapter (its workload cache runs while open) and the Prometheus
+adapter, and runs
 ``claudescale.engine.service.serve`` until SIGTERM or SIGINT; exits 0 after a clean shutdown.
 """
 
@@ -44,10 +45,6 @@ def _run(args: argparse.Namespace) -> int:
 
 async def _main(settings: Settings) -> None:
     clock = SystemClock()
-    cluster = await KubernetesCluster.connect(settings.cluster, clock)
-    try:
+    async with KubernetesCluster.open(settings.cluster, clock) as cluster:
         metrics = PrometheusMetrics(settings.prometheus, clock)
         await serve(settings, cluster=cluster, metrics=metrics, clock=clock)
-    finally:
-        with anyio.CancelScope(shield=True):
-            await cluster.aclose()

@@ -28,9 +28,10 @@ from claudescale.cli.approvals_cmd import (
 )
 from claudescale.control.snapshots import Snapshot, SnapshotStore, rollback_proposal
 from claudescale.core.risk import Change, assess
-from claudescale.core.values import Action, Outcome, WorkloadState
-from claudescale.engine.human_control import change_record, ttl_for
-from claudescale.errors import ClusterError, NotFound
+from claudescale.core.text import printable
+from claudescale.core.values import Action, Outcome, WorkloadRef, WorkloadState
+from claudescale.engine.human_control import request_change
+from claudescale.errors import ClusterError, ConfigError, NotFound
 from claudescale.ports import Cluster
 
 CONFIRMED = "confirmed at the CLI"
@@ -56,13 +57,12 @@ def register(subparsers: Any) -> None:
 
 
 def snapshot_store(context: Context) -> SnapshotStore:
-    retention_s = context.settings.approvals.snapshot_retention_s
-    return SnapshotStore(context.state_dir / "snapshots.jsonl", context.clock, retention_s)
+    return context.stores().snapshots
 
 
 def describe(snapshot: Snapshot) -> str:
     taken = datetime.fromtimestamp(snapshot.taken_at, UTC).isoformat(timespec="seconds")
-    return (
+    return printable(
         f"{snapshot.id} {taken} {snapshot.workload} replicas {snapshot.replicas} "
         f"(before {snapshot.replicas}→{snapshot.to_replicas} by {snapshot.actor}, "
         f"{snapshot.source})"
@@ -70,6 +70,11 @@ def describe(snapshot: Snapshot) -> str:
 
 
 def list_snapshots(args: argparse.Namespace, context: Context) -> int:
+    if args.workload is not None:
+        try:
+            WorkloadRef.parse(args.workload)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
     found = 0
     for snapshot in snapshot_store(context).list(args.workload):
         print(describe(snapshot))
@@ -97,7 +102,10 @@ async def roll_back(args: argparse.Namespace, context: Context) -> int:
             if proposal.action is Action.HOLD:
                 verdict = await executor.submit(proposal)
                 print(
-                    f"{snapshot.workload} already has {state.replicas} replicas: {verdict.message}"
+                    printable(
+                        f"{snapshot.workload} already has {state.replicas} replicas: "
+                        f"{verdict.message}"
+                    )
                 )
                 return EXIT_OK
             question = f"Roll {snapshot.workload} back {state.replicas}→{snapshot.replicas}?"
@@ -109,7 +117,7 @@ async def roll_back(args: argparse.Namespace, context: Context) -> int:
             approvals = context.approvals()
             granted = approvals.approve(verdict.approval_id, actor=context.actor, reason=CONFIRMED)
             if not granted.ok:
-                print(f"Refused ({granted.code.value}): {granted.message}")
+                print(printable(f"Refused ({granted.code.value}): {granted.message}"))
                 return EXIT_REFUSED
             return print_verdicts(await executor.process_approvals(only=verdict.approval_id))
 
@@ -163,14 +171,11 @@ async def _through_the_service(
     question = f"Roll {snapshot.workload} back {state.replicas}→{snapshot.replicas}?"
     if not context.confirm(question, args.yes):
         return EXIT_REFUSED
-    limits = settings.limits_for(state.ref, state.overrides)
+    limits, _ = settings.limits_or_base(state.ref, state.overrides)
     risk = assess(Change(state.ref, state.replicas, snapshot.replicas), settings.risk, limits, 0)
-    approval, _ = approvals.create(
-        change_record(state, proposal, risk),
-        ttl_s=ttl_for(settings, state.ref),
-        reuse_pending=False,
-    )
-    approvals.approve(approval.id, actor=context.actor, reason=CONFIRMED)
+    stores = context.stores()
+    approval, _ = request_change(stores, settings, state, proposal, risk)
+    stores.approvals.approve(approval.id, actor=context.actor, reason=CONFIRMED)
     print(
         f"Recorded the rollback of {snapshot.workload} to {snapshot.replicas} replicas as "
         f"approval {approval.id}. The running claudescale service carries it out at its next "

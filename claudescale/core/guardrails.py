@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from claudescale.core.limits import Limits
+from claudescale.core.messages import refused
+from claudescale.core.reasons import reason_problem
 from claudescale.core.risk import critical_match
 from claudescale.core.utilisation import classify
 from claudescale.core.values import (
@@ -25,38 +27,10 @@ from claudescale.core.values import (
     Verdict,
     WorkloadState,
     allow,
-    block,
     hold,
 )
 
 RATE_WINDOW_S = 3600.0
-PLACEHOLDER_REASONS = frozenset(
-    {
-        "n/a",
-        "na",
-        "none",
-        "null",
-        "nil",
-        "tbd",
-        "todo",
-        "reason",
-        "no reason",
-        "because",
-        "placeholder",
-        "lorem ipsum",
-        "test",
-        "xxx",
-        "...",
-        "-",
-        "?",
-        "unknown",
-        "<reason>",
-        "<text>",
-        "your reason here",
-        "string",
-    }
-)
-_MIN_REASON_LETTERS = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,12 +64,7 @@ def evaluate(situation: Situation, proposal: Proposal) -> Verdict:
 
 def _refuse(situation: Situation, proposal: Proposal, code: Code, why: str) -> Verdict:
     state = situation.state
-    return block(
-        code,
-        f"Refused scaling {state.ref} {state.replicas}→{proposal.target_replicas}: {why}",
-        state.replicas,
-        proposal.target_replicas,
-    )
+    return refused(code, state.ref, state.replicas, proposal.target_replicas, why)
 
 
 def check_target(situation: Situation, proposal: Proposal) -> Verdict | None:
@@ -150,23 +119,9 @@ def check_fresh(situation: Situation, proposal: Proposal) -> Verdict | None:
 
 
 def check_reason(situation: Situation, proposal: Proposal) -> Verdict | None:
-    reason = proposal.reason.strip()
-    limit = situation.limits.reason_max_chars
-    if len(reason) > limit:
-        return _refuse(
-            situation,
-            proposal,
-            Code.REASON_REQUIRED,
-            f"the reason is {len(reason)} characters long, over the {limit} allowed.",
-        )
-    letters = sum(ch.isalpha() for ch in reason)
-    if letters < _MIN_REASON_LETTERS or reason.casefold() in PLACEHOLDER_REASONS:
-        return _refuse(
-            situation,
-            proposal,
-            Code.REASON_REQUIRED,
-            "every action needs a real reason, and this one is blank or a placeholder.",
-        )
+    problem = reason_problem(proposal.reason, situation.limits.reason_max_chars)
+    if problem is not None:
+        return _refuse(situation, proposal, Code.REASON_REQUIRED, problem)
     return None
 
 

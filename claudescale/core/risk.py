@@ -1,9 +1,11 @@
 """Risk assessment: how dangerous one change is, as low / medium / high / critical.
 
 Layer: pure core. ``assess(change, settings, limits, recent_actions)`` is a function of its
-inputs: the size of the change (percent and absolute), the namespace (production patterns),
-the workload's name (the guardrails' critical patterns, ``Limits.critical_patterns``, the one
-source of them) and how many actions we took on the workload recently. No I/O, no clock reads.
+inputs: the size of the change (percent and absolute; percent only above small counts, so a
+scale-up that restores the minimum or goes one replica above it is judged by replicas alone),
+the namespace (production patterns), the workload's name (the guardrails' critical patterns,
+``Limits.critical_patterns``, the one source of them) and how many actions we took on the
+workload recently. No I/O, no clock reads.
 
 The levels mean: ``low`` and ``medium`` may run by themselves in autonomous mode; ``high``
 needs a human even there; ``critical`` is a critical workload, refused unless the operator
@@ -164,7 +166,7 @@ def assess(change: Change, settings: RiskSettings, limits: Limits, recent: int) 
         return Risk(RiskLevel.CRITICAL, (why,), production, critical, allowed)
     rank = 0
     reasons: list[str] = []
-    size_rank, size_why = _size(change, settings)
+    size_rank, size_why = _size(change, settings, limits.min_replicas)
     if size_rank:
         rank = max(rank, size_rank)
         reasons.append(size_why)
@@ -180,14 +182,23 @@ def assess(change: Change, settings: RiskSettings, limits: Limits, recent: int) 
     return Risk(_BY_RANK[rank], tuple(reasons), production, None, False)
 
 
-def _size(change: Change, settings: RiskSettings) -> tuple[int, str]:
+def _size(change: Change, settings: RiskSettings, min_replicas: int) -> tuple[int, str]:
+    """The rank the size of the change gives, and a sentence when it raises the risk.
+
+    A scale-up that ends at most one replica above the minimum (restoring the minimum, or one
+    step up from it) is judged by replicas only: at such small counts a percentage says
+    nothing (1→2 is "100 %"), and refusing it would keep a workload below its own minimum.
+    """
     before, after = change.from_replicas, change.to_replicas
     delta = abs(after - before)
     if delta == 0:
         return 0, ""
+    small_scale_up = before < after <= min_replicas + 1
     percent = 100.0 * delta / before if before > 0 else float("inf")
     shown = f"{before}→{after} changes {delta} replica(s)"
     shown += f", {percent:.0f}%" if before > 0 else " from zero"
+    if small_scale_up:
+        percent = 0.0  # the percentage thresholds apply above small counts only
     if percent >= settings.high_change_percent or delta >= settings.high_change_replicas:
         return 2, shown
     if percent >= settings.medium_change_percent or delta >= settings.medium_change_replicas:

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Final
 
 from claudescale.core.limits import Limits
+from claudescale.core.utilisation import believable_ceiling_percent
 from claudescale.core.values import Action, CpuReading, Proposal, Source, WorkloadState
 
 MIN_TREND_POINTS: Final = 3
@@ -191,7 +192,7 @@ def _unusable(reading: CpuReading, limits: Limits) -> str | None:
         return "there is no CPU data for it."
     if not math.isfinite(percent):
         return f"its CPU reading is {percent}, not a number we can use."
-    if percent < 0 or percent > limits.cpu_percent_ceiling:
+    if percent < 0 or percent > believable_ceiling_percent(reading, limits):
         return f"its CPU reading of {percent:.1f}% of requests is not believable."
     if reading.missing_pods:
         count = len(reading.missing_pods)

@@ -20,6 +20,9 @@ from claudescale.core.limits import Limits
 from claudescale.core.values import Code, CpuReading, PodState, WorkloadRef, WorkloadState
 
 _NAMES_SHOWN = 5
+LIMIT_JITTER_TOLERANCE = 1.25
+"""A reading up to this factor above what the pods' CPU limits allow is still believed:
+rate() over a window extrapolates at its edges and can overshoot a throttled pod a little."""
 CLOCK_SKEW_TOLERANCE_S = 5.0
 """Samples up to this far in our future count as fresh; further means our wall clock jumped
 back, and a sample of unknown age is treated as stale."""
@@ -41,6 +44,16 @@ def _has_request(pod: PodState) -> bool:
     return request is not None and math.isfinite(request) and request > 0
 
 
+def _limit_percent(pods: Sequence[PodState], request_cores: float) -> float | None:
+    """100 × the pods' summed CPU limits over their summed requests; None when a pod has no
+    usable limit (absent, zero or not finite), since such a pod may use any idle CPU."""
+    limits = [pod.cpu_limit_cores for pod in pods]
+    if not limits or not all(c is not None and math.isfinite(c) and c > 0 for c in limits):
+        return None
+    percent = 100.0 * sum(c for c in limits if c is not None) / request_cores
+    return percent if math.isfinite(percent) else None
+
+
 def measure(
     state: WorkloadState, samples: Mapping[str, PodSample], *, now_wall_s: float
 ) -> CpuReading:
@@ -58,6 +71,8 @@ def measure(
       only those samples are summed, so ``percent`` is NaN, infinite or negative and never a
       plausible number (nor 0). Sums too large for a float give an infinite (usage) or NaN
       (requests) ``percent``.
+    - ``limit_percent`` is what the measured pods' CPU limits allow, when every one of them
+      has a limit (see ``believable_ceiling_percent``).
     - ``missing_pods`` names the ready pods without a sample. When no ready pod has one (or
       there is no ready pod), ``percent`` is None.
     - ``age_s`` is ``now_wall_s`` minus the oldest sample timestamp used. Up to
@@ -88,6 +103,7 @@ def measure(
         percent=100.0 * usage_cores / request_cores,
         age_s=_age_s(used, now_wall_s),
         missing_pods=missing,
+        limit_percent=_limit_percent(measured, request_cores),
     )
 
 
@@ -106,7 +122,8 @@ def classify(reading: CpuReading, limits: Limits, ref: WorkloadRef) -> tuple[Cod
 
     Checked in this order, first match wins:
     ``metric_missing`` (pods without a CPU request, no ready pod, or no sample at all),
-    ``metric_invalid`` (NaN, infinite, negative, or above ``limits.cpu_percent_ceiling``),
+    ``metric_invalid`` (NaN, infinite, negative, or above ``believable_ceiling_percent``: the
+    pods' CPU limits where they all have one, and ``limits.cpu_percent_ceiling`` always),
     ``metric_stale`` (``age_s`` above ``limits.metric_max_age_s``; exactly the limit is fresh),
     ``metrics_incomplete`` (some ready pods had no sample).
     """
@@ -139,11 +156,18 @@ def classify(reading: CpuReading, limits: Limits, ref: WorkloadRef) -> tuple[Cod
             Code.METRIC_INVALID,
             f"CPU utilisation of {ref} is negative ({percent:.1f} %).",
         )
-    if percent > limits.cpu_percent_ceiling:
+    ceiling = believable_ceiling_percent(reading, limits)
+    if percent > ceiling:
+        if ceiling < limits.cpu_percent_ceiling:
+            why = (
+                f"more than its pods' CPU limits allow ({reading.limit_percent:.0f} % of "
+                f"requests, believed up to {ceiling:.0f} %)"
+            )
+        else:
+            why = f"above the believable ceiling of {ceiling:g} %"
         return (
             Code.METRIC_INVALID,
-            f"CPU utilisation of {ref} is {percent:.1f} %, above the believable ceiling of "
-            f"{limits.cpu_percent_ceiling:g} %.",
+            f"CPU utilisation of {ref} is {percent:.1f} %, {why}.",
         )
     if not reading.age_s <= limits.metric_max_age_s:
         return (
@@ -158,6 +182,20 @@ def classify(reading: CpuReading, limits: Limits, ref: WorkloadRef) -> tuple[Cod
             f"{_names(reading.missing_pods)} have no CPU sample.",
         )
     return None
+
+
+def believable_ceiling_percent(reading: CpuReading, limits: Limits) -> float:
+    """The highest utilisation a reading may show and be believed, in percent of requests.
+
+    Pods cannot use more CPU than their limits (the kernel throttles them), so when every
+    measured pod has a limit, anything above ``limit_percent`` (with ``LIMIT_JITTER_TOLERANCE``
+    for rate() jitter) is a broken source. The operator's ``cpu_percent_ceiling`` always
+    applies too.
+    """
+    ceiling = limits.cpu_percent_ceiling
+    if reading.limit_percent is not None:
+        ceiling = min(ceiling, reading.limit_percent * LIMIT_JITTER_TOLERANCE)
+    return ceiling
 
 
 def _names(names: Sequence[str]) -> str:

@@ -38,6 +38,9 @@ class PodState:
     terminating: bool = False
     cpu_request_cores: float | None = None
     """Sum of the containers' CPU requests in cores; None when a container has none."""
+    cpu_limit_cores: float | None = None
+    """Sum of the containers' CPU limits in cores; None when a container has none (the pod
+    may then use any idle CPU of its node)."""
     start_time_unix_s: float | None = None
     """When the kubelet started the pod (``status.startTime``), Unix seconds; None if unknown."""
 
@@ -86,6 +89,9 @@ class CpuReading:
     missing_pods: tuple[str, ...] = ()
     pods_without_request: tuple[str, ...] = ()
     """Ready pods with no CPU request; when any, utilisation is undefined and percent is None."""
+    limit_percent: float | None = None
+    """The most the measured pods' CPU limits allow, in percent of their requests (100 × sum
+    of limits / sum of requests); None when any measured pod has no CPU limit."""
 
     @property
     def is_finite(self) -> bool:

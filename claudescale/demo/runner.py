@@ -184,8 +184,7 @@ def _drop_prometheus_data(workdir: Path) -> None:
 
 
 async def _with_service(parts: _Parts, stop: anyio.Event, out: TextIO) -> None:
-    cluster = await KubernetesCluster.connect(parts.settings.cluster, parts.clock)
-    try:
+    async with KubernetesCluster.open(parts.settings.cluster, parts.clock) as cluster:
         metrics = PrometheusMetrics(parts.settings.prometheus, parts.clock)
         service = Service(parts.settings, cluster=cluster, metrics=metrics, clock=parts.clock)
         started = parts.clock.now()
@@ -208,9 +207,6 @@ async def _with_service(parts: _Parts, stop: anyio.Event, out: TextIO) -> None:
             service.stop()
             await stopped.wait()
             tg.cancel_scope.cancel()
-    finally:
-        with anyio.CancelScope(shield=True):
-            await cluster.aclose()
 
 
 async def _play_load(parts: _Parts, started: float) -> None:

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from claudescale.core.situation import WorkloadSituation
+from claudescale.core.text import printable
 from claudescale.demo.plan import DemoPlan
 from claudescale.engine.loop_memory import Decision, LoopStatus
 
@@ -50,39 +51,40 @@ def _colour(code: str) -> str:
     return _YELLOW if code.startswith("cooldown") else _RED
 
 
-def _cpu(row: dict[str, Any]) -> str:
-    percent = row.get("cpu_percent")
+def _cpu(situation: WorkloadSituation) -> str:
+    percent = situation.reading.percent
     if percent is None:
         return "no data"
     return f"{percent:6.1f}%"
 
 
-def _trend(row: dict[str, Any]) -> str:
-    trend = row.get("cpu_trend_percent_per_min")
+def _trend(situation: WorkloadSituation) -> str:
+    trend = situation.trend_percent_per_min
     return "      —" if trend is None else f"{trend:+6.0f}%/min"
 
 
-def _replicas(row: dict[str, Any]) -> str:
-    replicas, low, high = row["replicas"], row["min_replicas"], row["max_replicas"]
+def _replicas(situation: WorkloadSituation) -> str:
+    replicas = situation.replicas
+    low, high = situation.limits.min_replicas, situation.limits.max_replicas
     bar = "".join("█" if i <= replicas else "·" for i in range(1, max(high, replicas) + 1))
     return f"{replicas} {bar} ({low}–{high})"
 
 
-def _cooldowns(row: dict[str, Any]) -> str:
-    up, down = row["cooldown_up_remaining_s"], row["cooldown_down_remaining_s"]
+def _cooldowns(situation: WorkloadSituation) -> str:
+    up, down = situation.cooldown_up_remaining_s, situation.cooldown_down_remaining_s
     return f"{up:4.0f} s / {down:4.0f} s"
 
 
 def event_line(decision: Decision, started_mono: float) -> str:
     at = decision.at - started_mono
-    return f"{at:6.1f} s  {decision.code.value:<24} {decision.message}"
+    return f"{at:6.1f} s  {decision.code.value:<24} {printable(decision.message)}"
 
 
 def render_frame(frame: Frame, width: int, height: int) -> str:
     status, plan = frame.status, frame.plan
     health = status.health.value
     if status.blind_reason:
-        health += f" ({status.blind_reason})"
+        health += f" ({printable(status.blind_reason)})"
     lines = [
         f"{_BOLD}claudescale demo{_RESET} — autonomous mode, namespace demo    "
         f"t = {frame.elapsed_s:5.0f} s / {plan.duration_s:g} s    phase: {frame.phase} "
@@ -94,13 +96,14 @@ def render_frame(frame: Frame, width: int, height: int) -> str:
         f"{'WORKLOAD':<10} {'CPU':>8} {'TREND':>11}  {'REPLICAS':<16} {'COOLDOWN up/down':<17} "
         "LAST DECISION",
     ]
-    for row in status.rows:
-        last = row.get("last_decision") or {}
-        code = str(last.get("code", ""))
-        said = f"{_colour(code)}{code}{_RESET} {last.get('message', '')}" if code else "—"
+    for situation in status.situations:
+        last = situation.last_decision
+        said = "—"
+        if last is not None:
+            said = f"{_colour(last.code.value)}{last.code.value}{_RESET} {printable(last.message)}"
         lines.append(
-            f"{row['workload']:<10} {_cpu(row):>8} {_trend(row):>11}  {_replicas(row):<16} "
-            f"{_cooldowns(row):<17} {said}"
+            f"{situation.ref!s:<10} {_cpu(situation):>8} {_trend(situation):>11}  "
+            f"{_replicas(situation):<16} {_cooldowns(situation):<17} {said}"
         )
     lines += ["", f"{_BOLD}ACTIONS AND REFUSALS{_RESET} (newest last)"]
     room = max(3, height - len(lines) - 2)

@@ -1,16 +1,20 @@
-"""The fields the executor writes into the audit log for a proposal and its evaluation.
+"""The fields the executor writes into the audit log for a proposal, its evaluation and its
+verdict, and the record of a proposal refused before it reached the executor's queue.
 
-Layer: orchestration support; pure functions from values to plain JSON values. The evaluation
-record holds every input of the verdict, so that it can be re-run later.
+Layer: engine support; functions from values to plain JSON values. The evaluation record
+holds every input of the verdict, so that it can be re-run later.
 """
 
 from __future__ import annotations
 
 import math
+import uuid
+from dataclasses import replace
 from typing import Any
 
 from claudescale.core.guardrails import Situation
-from claudescale.core.values import Proposal, Verdict
+from claudescale.core.values import Code, Proposal, Verdict, block
+from claudescale.ports import AuditSink
 
 
 def proposal_fields(proposal: Proposal) -> dict[str, Any]:
@@ -66,3 +70,28 @@ def json_float(value: float | None) -> float | str | None:
     if value is None or math.isfinite(value):
         return value
     return str(value)
+
+
+def verdict_fields(proposal: Proposal, verdict: Verdict) -> dict[str, Any]:
+    return {
+        "workload": str(proposal.ref),
+        "proposal_id": proposal.proposal_id,
+        "source": proposal.source.value,
+        "actor": proposal.actor or proposal.source.value,
+        "outcome": verdict.outcome.value,
+        "code": verdict.code.value,
+        "from": verdict.from_replicas,
+        "to": verdict.to_replicas,
+        "message": verdict.message,
+    }
+
+
+def record_unqueued(audit: AuditSink, proposal: Proposal, code: Code, message: str) -> Verdict:
+    """Refuse and record a proposal that never reached the executor (a reply that did not
+    parse, a workload the proposer was not asked about): its proposal and verdict records."""
+    if not proposal.proposal_id:
+        proposal = replace(proposal, proposal_id=uuid.uuid4().hex[:16])
+    verdict = block(code, message, proposal.from_replicas, None)
+    audit.append("proposal", proposal_fields(proposal))
+    audit.append("verdict", verdict_fields(proposal, verdict))
+    return verdict

@@ -1,9 +1,10 @@
-"""The service's small HTTP endpoint: ``/healthz``, ``/readyz`` and ``POST /reconcile``.
+"""The service's small HTTP endpoint: ``/healthz``, ``/readyz``, ``/metrics``, ``POST /reconcile``.
 
 Layer: edge (an aiohttp server, already installed with kubernetes-asyncio). It only reports
 and wakes: ``/healthz`` answers 200 while the process and its root loops run, ``/readyz`` 200
 once a cycle has read the cluster and the metrics and the loop is not blind (503 otherwise,
-with the reason), and ``POST /reconcile`` starts the next poll cycle now. It never changes
+with the reason), ``/metrics`` serves the Prometheus text exposition it is handed, and
+``POST /reconcile`` starts the next poll cycle now. It never changes
 the cluster and it binds to loopback unless told otherwise.
 """
 
@@ -17,6 +18,8 @@ import anyio
 import orjson
 from aiohttp import web
 from anyio.abc import TaskStatus
+
+PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,9 +42,11 @@ class HealthServer:
         port: int,
         report: Callable[[], HealthReport],
         reconcile: Callable[[], None],
+        metrics: Callable[[], bytes] | None = None,
     ) -> None:
+        """``metrics`` renders the Prometheus exposition; without it there is no /metrics."""
         self._host, self._port = host, port
-        self._report, self._reconcile = report, reconcile
+        self._report, self._reconcile, self._metrics = report, reconcile, metrics
 
     async def serve_forever(
         self, *, task_status: TaskStatus[int] = anyio.TASK_STATUS_IGNORED
@@ -51,6 +56,8 @@ class HealthServer:
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/readyz", self._readyz)
         app.router.add_post("/reconcile", self._reconcile_now)
+        if self._metrics is not None:
+            app.router.add_get("/metrics", self._metrics_now)
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await runner.setup()
         try:
@@ -75,3 +82,8 @@ class HealthServer:
     async def _reconcile_now(self, request: web.Request) -> web.Response:
         self._reconcile()
         return _json({"status": "the next cycle starts now"}, 202)
+
+    async def _metrics_now(self, request: web.Request) -> web.Response:
+        assert self._metrics is not None
+        body = self._metrics()
+        return web.Response(body=body, headers={"Content-Type": PROMETHEUS_TEXT})

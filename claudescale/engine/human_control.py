@@ -1,9 +1,11 @@
-"""The executor's human-control gate: modes, kill switch, risk, approvals, overrides, snapshots.
+"""The effects of human control that the executor carries out: approvals, overrides,
+snapshots and the kill switch, each with its audit record.
 
-Layer: orchestration (called only by the executor, inside its per-workload handling). It joins
-the pure decisions (``core.risk.assess``, ``core.gate.decide``) to the local stores (approvals,
-snapshots, overrides) and writes what happens to the audit log. It never talks to the cluster:
-the executor hands it fresh state and does the write itself.
+Layer: engine (called only by the executor, at fixed points of its pipeline). It decides
+nothing: whether a change needs a human, runs, or is only recorded is
+``claudescale.core.decision.decide``'s answer; this module requests, checks and uses up
+approvals, applies overrides, takes snapshots and reads the kill switch, against the stores of
+``claudescale.control.stores``. It never talks to the cluster.
 
 Decisions made in another process (``claudescale approve`` while the service holds the audit
 log) are stored as events on the approval or override; ``flush`` copies them into the audit
@@ -12,62 +14,57 @@ log, always before the change they allow is carried out.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import orjson
 
 from claudescale.config import Settings
-from claudescale.control.approvals import Approval, ApprovalStore, change_sha256
-from claudescale.control.overrides import OverrideStore
+from claudescale.control.approvals import Approval, change_sha256
 from claudescale.control.overrides import apply as apply_overrides
-from claudescale.control.snapshots import Snapshot, SnapshotStore
+from claudescale.control.snapshots import Snapshot
 from claudescale.control.state_file import Json
-from claudescale.control.store_events import copy_events
-from claudescale.core import modes as gate
+from claudescale.control.stores import ControlStores
+from claudescale.core import modes
 from claudescale.core.limits import Limits
-from claudescale.core.risk import Change, Risk, assess, is_production, recent_actions
+from claudescale.core.messages import refused
+from claudescale.core.risk import Risk, is_production
 from claudescale.core.values import (
     Action,
     Code,
-    History,
     Outcome,
     Proposal,
     Source,
     Verdict,
     WorkloadRef,
     WorkloadState,
-    block,
 )
 from claudescale.ports import AuditSink, Clock
 
 
-class Gatekeeper:
-    """Owns the stores in ``state_dir`` and the audit records about them."""
+class HumanControl:
+    """The stores of one state directory and the audit records about them."""
 
-    def __init__(self, settings: Settings, audit: AuditSink, clock: Clock, state_dir: Path):
+    def __init__(
+        self, settings: Settings, audit: AuditSink, clock: Clock, stores: ControlStores
+    ) -> None:
         self.settings = settings
-        self.state_dir = state_dir
-        self.approvals = ApprovalStore(state_dir / "approvals.json", clock)
-        self.overrides = OverrideStore(state_dir / "overrides.json", clock)
-        control = settings.approvals
-        self.snapshots = SnapshotStore(
-            state_dir / "snapshots.jsonl", clock, control.snapshot_retention_s
-        )
-        self.kill_switch_file = control.kill_switch_file or state_dir / "kill-switch"
+        self.stores = stores
         self._audit = audit
         self._clock = clock
         self._kill_switch_seen = False
 
-    # -- before the guardrails ----------------------------------------------------------
+    # -- read before deciding ---------------------------------------------------------------
 
     def kill_switch_on(self) -> bool:
         """The setting or the file; read every time, so flipping it needs no restart."""
-        on = self.settings.approvals.kill_switch or self.kill_switch_file.exists()
+        on = self.settings.approvals.kill_switch or self.stores.kill_switch_file.exists()
         if on != self._kill_switch_seen:
             self._kill_switch_seen = on
             self._audit.append(
                 "kill_switch",
-                {"on": on, "file": str(self.kill_switch_file), "actor": self._switched_by(on)},
+                {
+                    "on": on,
+                    "file": str(self.stores.kill_switch_file),
+                    "actor": self._switched_by(on),
+                },
                 durable=True,
             )
         return on
@@ -76,16 +73,16 @@ class Gatekeeper:
         if self.settings.approvals.kill_switch:
             return "settings"
         try:
-            data = orjson.loads(self.kill_switch_file.read_bytes()) if on else {}
+            data = orjson.loads(self.stores.kill_switch_file.read_bytes()) if on else {}
         except (OSError, orjson.JSONDecodeError):
             data = {}
         actor = data.get("actor") if isinstance(data, dict) else None
         return str(actor) if actor else "operator"
 
-    def limits(self, ref: WorkloadRef, base: Limits, proposal: Proposal) -> Limits:
+    def with_overrides(self, ref: WorkloadRef, base: Limits, proposal: Proposal) -> Limits:
         """``base`` with the emergency overrides in force for ``ref``; each one used is audited."""
         self._expire_overrides()
-        active = self.overrides.active(ref) if proposal.action is not Action.HOLD else []
+        active = self.stores.overrides.active(ref) if proposal.action is not Action.HOLD else []
         if not active:
             return base
         self.flush()  # an override started elsewhere is audited before its first use
@@ -117,100 +114,45 @@ class Gatekeeper:
         this exact change of this exact object version (before any other check). A
         rollback, which the cooldowns do not delay, must name a snapshot of this workload
         with exactly the target it asks for."""
+        ref, before, after = state.ref, state.replicas, proposal.target_replicas
         if proposal.source is Source.ROLLBACK:
-            snapshot = self.snapshots.get(proposal.rollback_of) if proposal.rollback_of else None
-            if snapshot is None or (snapshot.workload, snapshot.replicas) != (
-                str(state.ref),
-                proposal.target_replicas,
-            ):
-                return block(
+            rollback_of = proposal.rollback_of
+            snapshot = self.stores.snapshots.get(rollback_of) if rollback_of else None
+            if snapshot is None or (snapshot.workload, snapshot.replicas) != (str(ref), after):
+                return refused(
                     Code.INVALID_PROPOSAL,
-                    f"Refused scaling {state.ref} {state.replicas}→{proposal.target_replicas}: "
-                    f"a rollback must name a snapshot of {state.ref} with "
-                    f"{proposal.target_replicas} replicas, and {proposal.rollback_of!r} "
-                    "is not one.",
-                    state.replicas,
-                    proposal.target_replicas,
+                    ref,
+                    before,
+                    after,
+                    f"a rollback must name a snapshot of {ref} with {after} replicas, and "
+                    f"{rollback_of!r} is not one.",
                 )
         if not proposal.approval_id:
             return None
-        result = self.approvals.check(
+        result = self.stores.approvals.check(
             proposal.approval_id,
-            change_sha256=_hash(state, proposal.target_replicas),
+            change_sha256=_hash(state, after),
             token=proposal.approval_token,
         )
         self.flush()
-        if result.ok:
-            return None
-        return block(
-            result.code,
-            f"Refused scaling {state.ref} {state.replicas}→{proposal.target_replicas}: "
-            f"{result.message}",
-            state.replicas,
-            proposal.target_replicas,
-        )
+        return None if result.ok else refused(result.code, ref, before, after, result.message)
 
-    def settle(self, proposal: Proposal, verdict: Verdict) -> None:
+    # -- the effects of a decision, in the executor's order -------------------------------------
+
+    def close_approval(self, proposal: Proposal, verdict: Verdict) -> None:
         """The guardrails refused an approved change: the approval is closed, not retried."""
         if proposal.approval_id and verdict.outcome is Outcome.BLOCKED:
-            self.approvals.fail(proposal.approval_id, code=verdict.code, message=verdict.message)
-            self.flush()
-
-    # -- after the guardrails allowed it --------------------------------------------------
-
-    def decide(
-        self, state: WorkloadState, proposal: Proposal, limits: Limits, history: History, now: float
-    ) -> Verdict | None:
-        """None: go ahead and write. Otherwise the verdict (dry run, refusal or pending)."""
-        ref, before, after = state.ref, state.replicas, proposal.target_replicas
-        risk_settings = self.settings.risk
-        recent = recent_actions(history, now, risk_settings.frequency_window_s)
-        risk = assess(Change(ref, before, after), risk_settings, limits, recent)
-        result = gate.decide(
-            self.settings.mode.value,
-            kill_switch=self.kill_switch_on(),
-            risk=risk,
-            source=proposal.source,
-            approved=bool(proposal.approval_id),
-        )
-        decision = result.decision
-        if decision is gate.GateDecision.DRY_RUN:
-            return block(
-                Code.DRY_RUN,
-                f"Would scale {ref} {before}→{after} ({result.why}).",
-                before,
-                after,
-            )
-        if decision is gate.GateDecision.CRITICAL_WORKLOAD:
-            return block(
-                Code.CRITICAL_WORKLOAD, f"Refused scaling {ref} {before}→{after}: {result.why}."
-            )
-        if decision is gate.GateDecision.APPROVAL_REQUIRED:
-            return self._request(state, proposal, risk, result.why)
-        if proposal.approval_id:
-            used = self.approvals.consume(
-                proposal.approval_id,
-                change_sha256=_hash(state, after),
-                actor=proposal.actor or proposal.source.value,
-                token=proposal.approval_token,
+            self.stores.approvals.fail(
+                proposal.approval_id, code=verdict.code, message=verdict.message
             )
             self.flush()
-            if not used.ok:
-                return block(
-                    used.code,
-                    f"Refused scaling {ref} {before}→{after}: {used.message}",
-                    before,
-                    after,
-                )
-        return None
 
-    def _request(self, state: WorkloadState, proposal: Proposal, risk: Risk, why: str) -> Verdict:
+    def request_approval(
+        self, state: WorkloadState, proposal: Proposal, risk: Risk, why: str
+    ) -> Verdict:
+        """A pending approval for exactly this change; its token goes to the requester only."""
         ref, before, after = state.ref, state.replicas, proposal.target_replicas
-        ttl_s = ttl_for(self.settings, ref)
-        change = change_record(state, proposal, risk)
-        approval, token = self.approvals.create(
-            change, ttl_s=ttl_s, reuse_pending=proposal.source not in gate.HUMAN_SOURCES
-        )
+        approval, token = request_change(self.stores, self.settings, state, proposal, risk)
         self.flush()
         left_s = max(0.0, approval.expires_at - self._clock.wall())
         return Verdict(
@@ -225,11 +167,23 @@ class Gatekeeper:
             confirmation_token=token,
         )
 
-    # -- the write and after --------------------------------------------------------------
+    def use_approval(self, state: WorkloadState, proposal: Proposal) -> Verdict | None:
+        """Use up the attached approval (single use) just before the write; None: go on."""
+        if not proposal.approval_id:
+            return None
+        ref, before, after = state.ref, state.replicas, proposal.target_replicas
+        used = self.stores.approvals.consume(
+            proposal.approval_id,
+            change_sha256=_hash(state, after),
+            actor=proposal.actor or proposal.source.value,
+            token=proposal.approval_token,
+        )
+        self.flush()
+        return None if used.ok else refused(used.code, ref, before, after, used.message)
 
-    def snapshot(self, state: WorkloadState, proposal: Proposal) -> Snapshot:
+    def take_snapshot(self, state: WorkloadState, proposal: Proposal) -> Snapshot:
         """Before every write: what the workload looked like, on disk and in the audit log."""
-        snapshot = self.snapshots.take(state, proposal)
+        snapshot = self.stores.snapshots.take(state, proposal)
         self._audit.append(
             "snapshot",
             {
@@ -247,7 +201,8 @@ class Gatekeeper:
         )
         return snapshot
 
-    def after(self, proposal: Proposal, verdict: Verdict) -> None:
+    def record_rollback(self, proposal: Proposal, verdict: Verdict) -> None:
+        """A rollback's verdict, as its own audit record (idempotent when already there)."""
         if not proposal.rollback_of:
             return
         self._audit.append(
@@ -265,32 +220,44 @@ class Gatekeeper:
             },
         )
 
-    # -- once per cycle -------------------------------------------------------------------
+    # -- once per cycle ---------------------------------------------------------------------
 
-    def housekeeping(self, only: str | None = None) -> list[Proposal]:
+    def due_approvals(self, only: str | None = None) -> list[Proposal]:
         """Expire and prune, copy outside decisions into the audit log, and return the
         approved changes to carry out (none while the kill switch is on or in observe mode;
         with ``only``, just that approval, as a one-shot CLI command confirmed just that)."""
-        self.approvals.expire_due()
+        stores = self.stores
+        stores.approvals.expire_due()
         self._expire_overrides()
         retention_s = self.settings.approvals.snapshot_retention_s
-        self.snapshots.prune()
+        stores.snapshots.prune()
         self.flush()
-        self.approvals.prune(retention_s)
-        self.overrides.prune(retention_s)
-        if self.kill_switch_on() or self.settings.mode.value == gate.OBSERVE:
+        stores.approvals.prune(retention_s)
+        stores.overrides.prune(retention_s)
+        if self.kill_switch_on() or self.settings.mode.value == modes.OBSERVE:
             return []
-        approved = self.approvals.approved()
+        approved = stores.approvals.approved()
         return [approved_proposal(a) for a in approved if only is None or a.id == only]
 
     def _expire_overrides(self) -> None:
-        if self.overrides.expire_due():
+        if self.stores.overrides.expire_due():
             self.flush()
 
     def flush(self) -> int:
-        """Copy every stored event not yet in the audit log into it; returns how many."""
-        stores = ((self.approvals.document, "approvals"), (self.overrides.document, "overrides"))
-        return sum(copy_events(document, key, self._audit) for document, key in stores)
+        return self.stores.flush(self._audit)
+
+
+def request_change(
+    stores: ControlStores, settings: Settings, state: WorkloadState, proposal: Proposal, risk: Risk
+) -> tuple[Approval, str]:
+    """Store a pending approval bound to exactly this change; returns it and its token. A
+    proposal from the loop reuses the pending approval of the same change; a person's
+    request (MCP client, CLI, rollback) always gets its own."""
+    return stores.approvals.create(
+        change_record(state, proposal, risk),
+        ttl_s=ttl_for(settings, state.ref),
+        reuse_pending=proposal.source not in modes.HUMAN_SOURCES,
+    )
 
 
 def ttl_for(settings: Settings, ref: WorkloadRef) -> float:

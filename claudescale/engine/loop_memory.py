@@ -17,17 +17,17 @@ from enum import StrEnum
 from typing import Any
 
 from claudescale.core.rules import trend_percent_per_min
+from claudescale.core.situation import LastDecision, WorkloadSituation
 from claudescale.core.values import (
     Action,
     Code,
     CpuReading,
     Outcome,
     Proposal,
+    Source,
     WorkloadRef,
     WorkloadState,
 )
-
-Row = dict[str, Any]
 
 TRANSIENT_CODES = frozenset({Code.OK, Code.STALE_PROPOSAL, Code.BUSY})
 """Verdicts after which the next cycle may propose again at once (its read will be fresh)."""
@@ -55,14 +55,15 @@ class Decision:
     from_replicas: int | None = None
     to_replicas: int | None = None
 
-    def as_row(self, now: float) -> dict[str, Any]:
-        return {
-            "outcome": self.outcome.value,
-            "code": self.code.value,
-            "message": self.message,
-            "source": self.source,
-            "age_s": round(now - self.at, 3),
-        }
+    def as_last(self, now: float) -> LastDecision:
+        """This decision as a situation shows it ``now`` (monotonic seconds)."""
+        return LastDecision(
+            outcome=self.outcome,
+            code=self.code,
+            source=Source(self.source),
+            age_s=round(now - self.at, 3),
+            message=self.message,
+        )
 
 
 @dataclass(slots=True)
@@ -140,7 +141,8 @@ class LoopStatus:
     seen_cycles: int
     blind_since: float | None
     blind_reason: str | None
-    rows: tuple[Row, ...]
+    situations: tuple[WorkloadSituation, ...]
+    """What the proposers saw in the last seeing cycle, one per managed workload."""
     recent: tuple[Decision, ...]
     """The latest executor verdicts on the loop's proposals, oldest first."""
     in_flight: frozenset[WorkloadRef]

@@ -14,13 +14,15 @@ from __future__ import annotations
 import logging
 import uuid
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
+from functools import partial
 
 import anyio
 from anyio.abc import TaskGroup, TaskStatus
 
 from claudescale.config import Settings, prometheus_duration_s
+from claudescale.core.situation import WorkloadSituation, cooldowns_remaining_s
 from claudescale.core.values import (
     Action,
     Code,
@@ -31,19 +33,18 @@ from claudescale.core.values import (
     WorkloadRef,
     WorkloadState,
 )
-from claudescale.engine.executor import Executor
+from claudescale.engine.audit_fields import record_unqueued
 from claudescale.engine.loop_memory import (
     CycleReport,
     Decision,
     Health,
     LoopStatus,
-    Row,
     WorkloadMemory,
     cycle_record,
 )
-from claudescale.engine.proposers import ProposerChain, cooldowns_remaining_s, situation_row
+from claudescale.engine.proposers import ProposerChain, situation_of
 from claudescale.errors import ClusterError, MetricsUnavailable
-from claudescale.ports import AuditSink, Clock, Cluster, MetricsSource, Proposer
+from claudescale.ports import AuditSink, Clock, Cluster, MetricsSource, Proposer, ScaleExecutor
 
 log = logging.getLogger(__name__)
 RECENT_DECISIONS = 50
@@ -62,7 +63,7 @@ class Controller:
         self,
         cluster: Cluster,
         metrics: MetricsSource,
-        executor: Executor,
+        executor: ScaleExecutor,
         proposers: Sequence[Proposer],
         clock: Clock,
         settings: Settings,
@@ -72,13 +73,15 @@ class Controller:
         """``proposers`` are the model proposers, asked in order; the rules policy always
         answers last for the workloads they leave."""
         self._cluster, self._metrics, self._executor = cluster, metrics, executor
-        self._chain = ProposerChain(proposers, settings, audit=audit, refuse=executor.refuse)
+        self._chain = ProposerChain(
+            proposers, settings, audit=audit, refuse=partial(record_unqueued, audit)
+        )
         self._clock, self._settings, self._audit = clock, settings, audit
         self._rate_window_s = prometheus_duration_s(settings.prometheus.rate_window)
         self._memory: dict[WorkloadRef, WorkloadMemory] = {}
         self._in_flight: set[WorkloadRef] = set()
         self._recent: deque[Decision] = deque(maxlen=RECENT_DECISIONS)
-        self._rows: tuple[Row, ...] = ()
+        self._situations: tuple[WorkloadSituation, ...] = ()
         self._health = Health.STARTING
         self._blind_since: float | None = None
         self._blind_reason: str | None = None
@@ -87,6 +90,8 @@ class Controller:
         self._tg: TaskGroup | None = None
         self._spawned: list[Proposal] = []
         self._approvals_running = False
+        self.on_hold: Callable[[Decision], None] = lambda decision: None
+        """Told of each hold the loop decides itself (the service counts them)."""
 
     # -- the loop -------------------------------------------------------------------------
 
@@ -135,11 +140,11 @@ class Controller:
         self._see(started)
         await self._process_approvals()
         now = self._clock.now()
-        rows = [self._row(state, readings[state.ref], now) for state in states]
+        situations = [self._situation(state, readings[state.ref], now) for state in states]
         for gone in set(self._memory) - {s.ref for s in states} - self._in_flight:
             del self._memory[gone]
-        self._rows = tuple(rows)
-        proposals = await self._chain.ask(rows)
+        self._situations = tuple(situations)
+        proposals = await self._chain.ask(situations)
         submitted, held, suppressed = self._dispatch(proposals, {s.ref: s for s in states})
         report = CycleReport(
             started_at=started,
@@ -209,7 +214,9 @@ class Controller:
         self._blind_cycles = 0
         self._seen_cycles += 1
 
-    def _row(self, state: WorkloadState, reading: CpuReading, now: float) -> Row:
+    def _situation(
+        self, state: WorkloadState, reading: CpuReading, now: float
+    ) -> WorkloadSituation:
         memory = self._memory.setdefault(state.ref, WorkloadMemory())
         trend = memory.note(
             state,
@@ -218,14 +225,14 @@ class Controller:
             rate_window_s=self._rate_window_s,
             trend_window_s=self._settings.loop.trend_window_s,
         )
-        return situation_row(
+        return situation_of(
             state,
             reading,
             trend_percent_per_min=trend,
             history=self._executor.history(state.ref),
             settings=self._settings,
             now=now,
-            last_decision=memory.last.as_row(now) if memory.last is not None else None,
+            last_decision=memory.last.as_last(now) if memory.last is not None else None,
         )
 
     # -- handing proposals to the executor -------------------------------------------------
@@ -251,6 +258,7 @@ class Controller:
                     from_replicas=replicas,
                     to_replicas=replicas,
                 )
+                self.on_hold(memory.last)
                 continue
             allowed = memory.may_propose(proposal.action, replicas, now)
             if proposal.ref in self._in_flight or not allowed:
@@ -317,10 +325,7 @@ class Controller:
         """A cooldown's end is known; other refusals wait ``loop.refused_retry_s``."""
         if verdict.code in (Code.COOLDOWN_UP, Code.COOLDOWN_DOWN) and memory.state is not None:
             ref = memory.state.ref
-            try:
-                limits = self._settings.limits_for(ref, memory.state.overrides)
-            except ValueError:
-                limits = self._settings.guardrails
+            limits, _ = self._settings.limits_or_base(ref, memory.state.overrides)
             up_s, down_s = cooldowns_remaining_s(self._executor.history(ref), limits, now)
             return up_s if verdict.code is Code.COOLDOWN_UP else down_s
         return self._settings.loop.refused_retry_s
@@ -342,7 +347,7 @@ class Controller:
             seen_cycles=self._seen_cycles,
             blind_since=self._blind_since,
             blind_reason=self._blind_reason,
-            rows=self._rows,
+            situations=self._situations,
             recent=tuple(self._recent),
             in_flight=self.in_flight,
         )

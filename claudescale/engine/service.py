@@ -20,12 +20,14 @@ import anyio
 from anyio.abc import TaskStatus
 
 from claudescale.audit import AuditLog, recovery_records
-from claudescale.config import Settings
+from claudescale.config import Settings, state_dir_for
 from claudescale.engine.executor import Executor
 from claudescale.engine.health import HealthReport, HealthServer
 from claudescale.engine.loop_memory import Health
 from claudescale.engine.poll_loop import Controller
-from claudescale.ports import Clock, Cluster, MetricsSource, Proposer
+from claudescale.engine.telemetry import Telemetry
+from claudescale.engine.telemetry_taps import AuditTap, TimedProposer
+from claudescale.ports import ChangeFeed, Clock, Cluster, MetricsSource, Proposer
 
 log = logging.getLogger(__name__)
 ROOT_LOOPS = ("executor", "controller", "health")
@@ -61,20 +63,34 @@ class Service:
         clock: Clock,
         proposers: Sequence[Proposer] = (),
     ) -> None:
-        self.settings = settings
+        self.settings, self._clock = settings, clock
+        self.telemetry = Telemetry()
         self.audit, records = open_audit(settings, clock)
+        audit = AuditTap(self.audit, self.telemetry)  # counts records, verdicts, failures
         try:
-            self.executor = Executor(cluster, metrics, self.audit, clock, settings)
+            state_dir = state_dir_for(settings, self.audit.path)
+            self.executor = Executor(cluster, metrics, audit, clock, settings, state_dir=state_dir)
             self.executor.recover(records)
         except BaseException:
             self.audit.close()
             raise
+        timed = [TimedProposer(proposer, self.telemetry, clock) for proposer in proposers]
         self.controller = Controller(
-            cluster, metrics, self.executor, proposers, clock, settings, audit=self.audit
+            cluster, metrics, self.executor, timed, clock, settings, audit=audit
+        )
+        if isinstance(cluster, ChangeFeed):  # a watching cluster starts a cycle at once
+            cluster.subscribe(lambda ref: self.controller.reconcile_now())
+        self.controller.on_hold = self.telemetry.observe_decision
+        self.telemetry.is_managed = lambda ref: any(
+            situation.ref == ref for situation in self.controller.status().situations
         )
         service = settings.service
         self.health = HealthServer(
-            service.host, service.port, self.report, self.controller.reconcile_now
+            service.host,
+            service.port,
+            self.report,
+            self.controller.reconcile_now,
+            metrics=self.metrics_exposition,
         )
         self.health_port: int | None = None
         self._running: set[str] = set()
@@ -95,6 +111,17 @@ class Service:
                 "blind_reason": status.blind_reason,
             },
         )
+
+    def metrics_exposition(self) -> bytes:
+        """``/metrics``: the loop's latest view copied into the gauges, then every metric."""
+        self.telemetry.refresh(
+            self.controller.status(),
+            self.settings,
+            self._clock,
+            history=self.executor.history,
+            approvals=self.executor.control.approvals,
+        )
+        return self.telemetry.exposition()
 
     def stop(self) -> None:
         """Begin the shutdown (from a signal handler task, a test or the demo)."""

@@ -18,9 +18,10 @@ import anyio
 from anyio.abc import TaskGroup, TaskStatus
 
 from claudescale.audit import AuditLog, recovery_records
-from claudescale.config import Settings
+from claudescale.config import Settings, state_dir_for
 from claudescale.core.replies import ParseFailure, parse_reply
 from claudescale.core.values import Action, Proposal, Source, Verdict
+from claudescale.engine.audit_fields import record_unqueued
 from claudescale.engine.executor import Executor
 from claudescale.replay.scenario import Scenario, Step, replay_settings
 from claudescale.testing.clock import ManualClock
@@ -49,7 +50,10 @@ class ReplayRun:
 
     def _new_executor(self) -> Executor:
         self.audit = AuditLog(self.audit_path, self.settings.audit.rotate_bytes, self.clock)
-        return Executor(self.cluster, self.cluster, self.audit, self.clock, self.settings)
+        state_dir = state_dir_for(self.settings, self.audit.path)
+        return Executor(
+            self.cluster, self.cluster, self.audit, self.clock, self.settings, state_dir=state_dir
+        )
 
     async def run(self, emit: Emit) -> list[dict[str, Any]]:
         lines: list[dict[str, Any]] = []
@@ -143,7 +147,7 @@ class ReplayRun:
                 proposal_id=f"t{step.t:g}",
             )
             return [
-                self.executor.refuse(bare, proposal.code, proposal.message)
+                record_unqueued(self.audit, bare, proposal.code, proposal.message)
                 for _ in range(step.concurrent)
             ]
         verdicts: list[Verdict | None] = [None] * step.concurrent

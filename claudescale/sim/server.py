@@ -14,10 +14,12 @@ import asyncio
 import contextlib
 import hmac
 import logging
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
+import anyio
 import orjson
 from aiohttp import web
 
@@ -66,7 +68,6 @@ class Sandbox:
         self.requests_served = 0
         self._runner: web.AppRunner | None = None
         self._hub: WatchHub | None = None
-        self._ticker: asyncio.Task[None] | None = None
         self._port = 0
 
     @property
@@ -91,6 +92,7 @@ class Sandbox:
         )
         app = web.Application(client_max_size=16 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self._handle)
+        app.cleanup_ctx.append(self._ticking)
         self._runner = web.AppRunner(
             app, access_log=None, handle_signals=False, shutdown_timeout=1.0
         )
@@ -98,14 +100,8 @@ class Sandbox:
         site = web.TCPSite(self._runner, self.options.host, self.options.port)
         await site.start()
         self._port = int(self._runner.addresses[0][1])
-        self._ticker = asyncio.create_task(self._tick_forever(), name="sandbox-ticker")
 
     async def stop(self) -> None:
-        if self._ticker is not None:
-            self._ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._ticker
-            self._ticker = None
         if self._hub is not None:
             self._hub.close()
             self._hub = None
@@ -136,9 +132,17 @@ class Sandbox:
         many there were."""
         return self._hub.drop_all(abrupt) if self._hub else 0
 
+    async def _ticking(self, app: web.Application) -> AsyncIterator[None]:
+        """aiohttp's idiom for a background task: it runs while the application runs."""
+        ticker = asyncio.get_running_loop().create_task(self._tick_forever())
+        yield
+        ticker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await ticker
+
     async def _tick_forever(self) -> None:
         while True:
-            await asyncio.sleep(self.options.tick_interval_s)
+            await anyio.sleep(self.options.tick_interval_s)
             try:
                 self.cluster.tick()
             except Exception:  # a simulation bug must not stop the server; it is logged

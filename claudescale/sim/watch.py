@@ -9,11 +9,11 @@ aborting the connection, so that clients' reconnect logic is exercised.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import anyio
 import orjson
 from aiohttp import web
 
@@ -29,7 +29,7 @@ class ActiveWatch:
     """One open stream; ``drop`` ends it (``abrupt`` aborts the TCP connection)."""
 
     request: web.Request
-    drop: asyncio.Event = field(default_factory=asyncio.Event)
+    drop: anyio.Event = field(default_factory=anyio.Event)
     abrupt: bool = False
 
 
@@ -41,11 +41,11 @@ class WatchHub:
     ) -> None:
         self._store = store
         self._expired_as_status = expired_as_status
-        self._changed = asyncio.Event()
+        self._changed = anyio.Event()
         self._default_timeout_s = default_timeout_s
         self.active: list[ActiveWatch] = []
         self.started = 0
-        self._opened = asyncio.Event()
+        self._opened = anyio.Event()
         """Watch streams opened so far."""
         store.add_listener(self._on_write)
 
@@ -54,7 +54,7 @@ class WatchHub:
         self.drop_all(abrupt=False)
 
     def _on_write(self) -> None:
-        changed, self._changed = self._changed, asyncio.Event()
+        changed, self._changed = self._changed, anyio.Event()
         changed.set()
 
     async def wait_for_open(self, count: int) -> None:
@@ -93,7 +93,7 @@ class WatchHub:
         watch = ActiveWatch(request)
         self.active.append(watch)
         self.started += 1
-        opened, self._opened = self._opened, asyncio.Event()
+        opened, self._opened = self._opened, anyio.Event()
         opened.set()
         try:
             await self._stream(
@@ -128,8 +128,7 @@ class WatchHub:
         matches: Callable[[Obj], bool],
         bookmarks: bool,
     ) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_s
+        deadline = anyio.current_time() + timeout_s
         last_rv = int(self._store.resource_version)
         if start_rv is None:
             for obj in self._store.list(resource, info.namespace):
@@ -148,7 +147,7 @@ class WatchHub:
                 last_rv = event.resource_version
                 if matches(event.object):
                     await _send(response, event.type, event.object)
-            remaining_s = deadline - loop.time()
+            remaining_s = deadline - anyio.current_time()
             if remaining_s <= 0:
                 if bookmarks:
                     await _send(
@@ -161,17 +160,20 @@ class WatchHub:
                         },
                     )
                 return
-            waiters = {
-                asyncio.ensure_future(changed.wait()),
-                asyncio.ensure_future(watch.drop.wait()),
-            }
-            try:
-                await asyncio.wait(
-                    waiters, timeout=remaining_s, return_when=asyncio.FIRST_COMPLETED
-                )
-            finally:
-                for waiter in waiters:
-                    waiter.cancel()
+            await _first_of(changed, watch.drop, timeout_s=remaining_s)
+
+
+async def _first_of(*events: anyio.Event, timeout_s: float) -> None:
+    """Return when any of ``events`` is set, or after ``timeout_s``."""
+    with anyio.move_on_after(timeout_s):
+        async with anyio.create_task_group() as group:
+
+            async def wake_on(event: anyio.Event) -> None:
+                await event.wait()
+                group.cancel_scope.cancel()
+
+            for event in events:
+                group.start_soon(wake_on, event)
 
 
 async def _send(response: web.StreamResponse, kind: str, obj: Obj) -> None:

@@ -7,7 +7,7 @@ import pytest
 from claudescale.core.values import WorkloadRef
 from claudescale.errors import Conflict, NotFound
 from claudescale.sim import Sandbox, SimConfig
-from tests.k8s_fixtures import ConnectCluster, StartSandbox
+from claudescale.testing.sandbox import ConnectCluster, StartSandbox
 
 WEB = WorkloadRef("demo", "web")
 API = WorkloadRef("demo", "api")

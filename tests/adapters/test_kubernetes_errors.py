@@ -23,7 +23,7 @@ from claudescale.errors import (
 )
 from claudescale.sim import Sandbox, SimConfig, SimOptions
 from claudescale.sim.config import WorkloadSpec
-from tests.k8s_fixtures import ConnectCluster, StartSandbox
+from claudescale.testing.sandbox import ConnectCluster, StartSandbox
 
 WEB = WorkloadRef("demo", "web")
 

@@ -209,3 +209,29 @@ def test_the_kill_switch_makes_every_mode_a_dry_run_even_when_approved(mode: str
 def test_an_unknown_mode_is_an_error_not_a_permission() -> None:
     with pytest.raises(ValueError, match="Unknown mode"):
         decide("yolo", kill_switch=False, risk=LOW, source=Source.RULES, approved=False)
+
+
+# Issue 9, point 7: risk is judged by what a change does, not by a percentage of a small count.
+
+
+def test_restoring_the_minimum_from_one_replica_is_low_risk() -> None:
+    assert level(before=1, after=2) is RiskLevel.LOW  # 100 %, but it only restores min 2
+    assert level(before=1, after=3, limits=Limits(min_replicas=3)) is RiskLevel.MEDIUM  # 2 replicas
+    assert level(before=2, after=3, limits=Limits(min_replicas=3)) is RiskLevel.LOW
+
+
+def test_one_replica_up_from_the_minimum_is_low_risk() -> None:
+    assert level(before=2, after=3) is RiskLevel.LOW  # 50 %, one up from min 2
+    assert level(before=1, after=2, limits=Limits(min_replicas=1)) is RiskLevel.LOW
+
+
+def test_percentage_thresholds_still_apply_above_small_counts() -> None:
+    assert level(before=3, after=4) is RiskLevel.MEDIUM  # 33 %, above min + 1
+    assert level(before=2, after=4) is RiskLevel.HIGH  # 100 %, two up from the minimum
+    assert level(before=1, after=3) is RiskLevel.MEDIUM  # two replicas at once
+    assert level(before=3, after=2) is RiskLevel.MEDIUM  # scale-downs keep the percentages
+
+
+def test_a_small_restoring_change_is_still_raised_by_production_and_frequency() -> None:
+    assert level(namespace="prod", before=1, after=2) is RiskLevel.MEDIUM
+    assert level(before=1, after=2, recent=6) is RiskLevel.HIGH

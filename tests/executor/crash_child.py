@@ -1,5 +1,6 @@
 """A child process for the crash test: executes one scale-up, then starts a second write whose
-answer never comes, and waits there to be killed with SIGKILL.
+answer never comes, and waits there to be killed with SIGKILL. The harness's deadline ends a
+child that nobody kills.
 
 Usage: python -m tests.executor.crash_child AUDIT_PATH
 """
@@ -12,13 +13,10 @@ from pathlib import Path
 import anyio
 
 from claudescale.adapters.system_clock import SystemClock
-from claudescale.audit import AuditLog
 from claudescale.config import parse_settings
-from claudescale.core.values import Action, Proposal, Source, WorkloadRef
-from claudescale.engine.executor import Executor
+from claudescale.core.values import WorkloadRef
 from claudescale.testing.cluster import ScriptedCluster
-
-REF = WorkloadRef("shop", "web")
+from claudescale.testing.harness import REF, Harness, up
 
 
 class HangingCluster(ScriptedCluster):
@@ -35,23 +33,11 @@ async def main(audit_path: Path) -> None:
     clock = SystemClock()
     settings = parse_settings({"mode": "autonomous", "guardrails": {"cooldown_up_s": 0}})
     cluster = HangingCluster(clock)
-    workload = cluster.add(REF, 3)
-    workload.cpu_percent = 90.0
-    audit = AuditLog(audit_path, settings.audit.rotate_bytes, clock)
-    executor = Executor(cluster, cluster, audit, clock, settings)
-    executor.recover([])
-    async with anyio.create_task_group() as tg:
-        await tg.start(executor.run)
+    cluster.add(REF, 3).cpu_percent = 90.0
+    harness = Harness(clock, cluster, settings, audit_path=audit_path)
+    async with harness.running():
         for target in (4, 5):
-            proposal = Proposal(
-                REF,
-                Action.SCALE_UP,
-                target,
-                "cpu 90% of requests",
-                Source.RULES,
-                from_replicas=target - 1,
-            )
-            verdict = await executor.submit(proposal)
+            verdict = await harness.submit(up(target, target - 1, reason="cpu 90% of requests"))
             print(verdict.code.value, flush=True)
 
 

@@ -4,53 +4,44 @@ cooldowns after a restart."""
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
 import sys
 from pathlib import Path
 
 import anyio
-import pytest
+from anyio.streams.buffered import BufferedByteReceiveStream
 
 from claudescale.adapters.system_clock import SystemClock
-from claudescale.audit import AuditLog, iter_records, verify
+from claudescale.audit import iter_records, verify
 from claudescale.config import parse_settings
-from claudescale.core.values import Action, Code, Proposal, Source, WorkloadRef
-from claudescale.engine.executor import Executor
+from claudescale.core.values import Code
 from claudescale.testing.cluster import ScriptedCluster
+from claudescale.testing.harness import REF, Harness
+from claudescale.testing.harness import down as scale_down
+from claudescale.testing.harness import up as scale_up
 
-REF = WorkloadRef("shop", "web")
 ROOT = Path(__file__).parents[2]
+CHILD_DEADLINE_S = 30.0
+"""Real seconds the child may take to start, write once and hang, and then to die."""
 
 
-def kill_child_mid_write(audit_path: Path) -> None:
-    child = subprocess.Popen(
-        [sys.executable, "-m", "tests.executor.crash_child", str(audit_path)],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert child.stdout is not None
-        lines = [child.stdout.readline().strip() for _ in range(2)]
-        assert lines == ["ok", "HANGING"]
-        os.kill(child.pid, signal.SIGKILL)
-        assert child.wait(timeout=30) == -signal.SIGKILL
-    finally:
-        if child.poll() is None:
+async def kill_child_mid_write(audit_path: Path) -> None:
+    command = [sys.executable, "-m", "tests.executor.crash_child", str(audit_path)]
+    with anyio.fail_after(CHILD_DEADLINE_S):
+        async with await anyio.open_process(command, cwd=ROOT) as child:
+            assert child.stdout is not None
+            stdout = BufferedByteReceiveStream(child.stdout)
+            lines = [(await stdout.receive_until(b"\n", 1024)).strip() for _ in range(2)]
+            assert lines == [b"ok", b"HANGING"]
             child.kill()
-            child.wait(timeout=30)
-        if child.stdout is not None:
-            child.stdout.close()
+            assert await child.wait() == -signal.SIGKILL
 
 
-@pytest.mark.slow
 async def test_sigkill_between_intent_and_outcome_loses_and_duplicates_nothing(
     tmp_path: Path,
 ) -> None:
     audit_path = tmp_path / "audit.jsonl"
-    await anyio.to_thread.run_sync(kill_child_mid_write, audit_path)
+    await kill_child_mid_write(audit_path)
 
     before = list(iter_records(audit_path))
     assert verify(audit_path).ok
@@ -61,26 +52,17 @@ async def test_sigkill_between_intent_and_outcome_loses_and_duplicates_nothing(
 
     # Restart: same boot, so the monotonic clock is comparable with the log's.
     clock = SystemClock()
-    settings = parse_settings({"mode": "autonomous"})
     cluster = ScriptedCluster(clock)
     workload = cluster.add(REF, 4)  # the hanging write never landed
     workload.cpu_percent = 10.0
-    audit = AuditLog(audit_path, settings.audit.rotate_bytes, clock)
-    executor = Executor(cluster, cluster, audit, clock, settings)
-    executor.recover(iter_records(audit_path))
-    # The interrupted scale-up counts as executed at its intent's time, not only the first.
-    assert executor.history(REF).last_scale_up_at == intents[1]["mono"]
-    assert intents[1]["mono"] > outcomes[0]["mono"]
-    async with anyio.create_task_group() as tg:
-        await tg.start(executor.run)
-        down = await executor.submit(
-            Proposal(REF, Action.SCALE_DOWN, 3, "cpu 10%", Source.RULES, from_replicas=4)
-        )
-        up = await executor.submit(
-            Proposal(REF, Action.SCALE_UP, 5, "cpu high", Source.RULES, from_replicas=4)
-        )
-        executor.close()
-    audit.close()
+    settings = parse_settings({"mode": "autonomous"})
+    harness = Harness(clock, cluster, settings, audit_path=audit_path)
+    async with harness.running() as executor:  # recovers from the log
+        # The interrupted scale-up counts as executed at its intent's time, not only the first.
+        assert executor.history(REF).last_scale_up_at == intents[1]["mono"]
+        assert intents[1]["mono"] > outcomes[0]["mono"]
+        down = await harness.submit(scale_down(3, 4, reason="cpu 10%"))
+        up = await harness.submit(scale_up(5, 4, reason="cpu high"))
 
     assert down.code is Code.COOLDOWN_DOWN
     assert up.code is Code.COOLDOWN_UP  # the interrupted scale-up counts as executed

@@ -2,108 +2,57 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
 
-from claudescale.audit import AuditLog, iter_records
-from claudescale.config import parse_settings
-from claudescale.core.values import (
-    Action,
-    Code,
-    Outcome,
-    Proposal,
-    Source,
-    WorkloadRef,
-    WorkloadState,
-)
-from claudescale.engine.executor import Executor
+from claudescale.core.values import Code, Outcome, WorkloadRef, WorkloadState
 from claudescale.errors import Unavailable
-from claudescale.testing.clock import ManualClock
-from claudescale.testing.cluster import ScriptedCluster, ScriptedWorkload
-
-REF = WorkloadRef("shop", "web")
-
-
-def scale_up(target: int, seen: int) -> Proposal:
-    return Proposal(
-        REF, Action.SCALE_UP, target, "cpu 90% of requests", Source.RULES, from_replicas=seen
-    )
+from claudescale.testing.cluster import ScriptedCluster
+from claudescale.testing.harness import REF, Harness, ScriptedHarness, hold
+from claudescale.testing.harness import down as scale_down
+from claudescale.testing.harness import up as scale_up
 
 
-def scale_down(target: int, seen: int) -> Proposal:
-    return Proposal(REF, Action.SCALE_DOWN, target, "cpu 10%", Source.RULES, from_replicas=seen)
-
-
-@dataclass
-class Harness:
-    clock: ManualClock
-    cluster: ScriptedCluster
-    workload: ScriptedWorkload
-    executor: Executor
-    audit_path: Path
-
-    def records(self, kind: str) -> list[dict[str, object]]:
-        return [r for r in iter_records(self.audit_path) if r["kind"] == kind]
-
-
-@asynccontextmanager
-async def harness(
+def harness(
     tmp_path: Path,
     *,
     replicas: int,
     cpu: float,
     cluster_type: type[ScriptedCluster] = ScriptedCluster,
     mode: str = "autonomous",
-) -> AsyncIterator[Harness]:
-    """An executor over a scripted cluster, recovered from an empty log; not yet running."""
-    clock = ManualClock()
-    cluster = cluster_type(clock)
-    workload = cluster.add(REF, replicas)
-    workload.cpu_percent = cpu
-    audit_path = tmp_path / "audit.jsonl"
-    with AuditLog(audit_path, 1 << 20, clock) as audit:
-        executor = Executor(cluster, cluster, audit, clock, parse_settings({"mode": mode}))
-        executor.recover([])
-        yield Harness(clock, cluster, workload, executor, audit_path)
-
-
-@asynccontextmanager
-async def running(executor: Executor) -> AsyncIterator[None]:
-    async with anyio.create_task_group() as tg:
-        await tg.start(executor.run)
-        yield
-        executor.close()
+) -> ScriptedHarness:
+    """The real executor over a scripted cluster holding shop/web; run it with ``running()``."""
+    return Harness.scripted(
+        tmp_path, mode=mode, replicas=replicas, cpu=cpu, cluster_type=cluster_type
+    )
 
 
 async def test_two_proposals_for_one_workload_submitted_at_once_make_exactly_one_write(
     tmp_path: Path,
 ) -> None:
-    async with harness(tmp_path, replicas=3, cpu=90.0) as h, running(h.executor):
-        verdicts = []
+    h = harness(tmp_path, replicas=3, cpu=90.0)
+    verdicts = []
 
-        async def submit(target: int) -> None:
-            verdicts.append(await h.executor.submit(scale_up(target, 3)))
+    async def submit(target: int) -> None:
+        verdicts.append(await h.submit(scale_up(target, 3)))
 
-        async with anyio.create_task_group() as submitters:
-            submitters.start_soon(submit, 4)
-            submitters.start_soon(submit, 5)
-    assert len(h.workload.writes) == 1
+    async with h.running(), anyio.create_task_group() as submitters:
+        submitters.start_soon(submit, 4)
+        submitters.start_soon(submit, 5)
+    assert len(h.workload().writes) == 1
     assert sorted(v.code.value for v in verdicts) == ["busy", "ok"]
     assert len(h.records("intent")) == 1
     assert len(h.records("verdict")) == 2
 
 
 async def test_a_conflict_is_not_retried_with_the_new_numbers(tmp_path: Path) -> None:
-    async with harness(tmp_path, replicas=3, cpu=90.0) as h:
-        h.workload.fail_next_write = 409
-        async with running(h.executor):
-            verdict = await h.executor.submit(scale_up(4, 3))
+    h = harness(tmp_path, replicas=3, cpu=90.0)
+    h.workload().fail_next_write = 409
+    async with h.running():
+        verdict = await h.submit(scale_up(4, 3))
     assert (verdict.outcome, verdict.code) == (Outcome.BLOCKED, Code.CONFLICT)
-    assert h.workload.writes == [] and h.workload.replicas == 3
+    assert h.workload().writes == [] and h.workload().replicas == 3
 
 
 class LostAnswer(ScriptedCluster):
@@ -117,28 +66,26 @@ class LostAnswer(ScriptedCluster):
 async def test_a_lost_answer_is_checked_by_a_re_read_before_calling_it_failed(
     tmp_path: Path,
 ) -> None:
-    async with (
-        harness(tmp_path, replicas=3, cpu=90.0, cluster_type=LostAnswer) as h,
-        running(h.executor),
-    ):
-        verdict = await h.executor.submit(scale_up(4, 3))
-    assert verdict.code is Code.OK and h.workload.replicas == 4
-    assert h.executor.history(REF).last_scale_up_at == h.clock.now()
+    h = harness(tmp_path, replicas=3, cpu=90.0, cluster_type=LostAnswer)
+    async with h.running() as executor:
+        verdict = await h.submit(scale_up(4, 3))
+    assert verdict.code is Code.OK and h.workload().replicas == 4
+    assert executor.history(REF).last_scale_up_at == h.clock.now()
 
 
 async def test_an_external_change_seen_by_the_loop_restarts_the_scale_down_cooldown(
     tmp_path: Path,
 ) -> None:
-    async with harness(tmp_path, replicas=4, cpu=10.0) as h:
-        h.executor.observe([h.cluster.state(REF)], read_started_at=h.clock.now())
+    h = harness(tmp_path, replicas=4, cpu=10.0)
+    async with h.running() as executor:
+        executor.observe([h.cluster.state(REF)], read_started_at=h.clock.now())
         h.clock.advance(500)
         h.cluster.set_replicas_externally(REF, 5)
-        h.executor.observe([h.cluster.state(REF)], read_started_at=h.clock.now())
+        executor.observe([h.cluster.state(REF)], read_started_at=h.clock.now())
         h.clock.advance(179)
-        async with running(h.executor):
-            early = await h.executor.submit(scale_down(4, 5))
-            h.clock.advance(1)
-            on_time = await h.executor.submit(scale_down(4, 5))
+        early = await h.submit(scale_down(4, 5))
+        h.clock.advance(1)
+        on_time = await h.submit(scale_down(4, 5))
     assert (early.code, on_time.code) == (Code.COOLDOWN_DOWN, Code.OK)
     assert [(r["from"], r["replicas"]) for r in h.records("external_change")] == [(4, 5)]
 
@@ -146,20 +93,21 @@ async def test_an_external_change_seen_by_the_loop_restarts_the_scale_down_coold
 async def test_a_read_that_started_before_our_write_is_not_an_external_change(
     tmp_path: Path,
 ) -> None:
-    async with harness(tmp_path, replicas=3, cpu=90.0) as h:
-        old_read, read_at = h.cluster.state(REF), h.clock.now()
-        h.clock.advance(1)
-        async with running(h.executor):
-            assert (await h.executor.submit(scale_up(4, 3))).code is Code.OK
-        h.executor.observe([old_read], read_started_at=read_at)
+    h = harness(tmp_path, replicas=3, cpu=90.0)
+    old_read, read_at = h.cluster.state(REF), h.clock.now()
+    h.clock.advance(1)
+    async with h.running() as executor:
+        assert (await h.submit(scale_up(4, 3))).code is Code.OK
+        executor.observe([old_read], read_started_at=read_at)
     assert h.records("external_change") == []
-    assert h.executor.history(REF).last_known_replicas == 4
+    assert executor.history(REF).last_known_replicas == 4
 
 
 async def test_observe_mode_evaluates_and_records_but_never_writes(tmp_path: Path) -> None:
-    async with harness(tmp_path, replicas=3, cpu=90.0, mode="observe") as h, running(h.executor):
-        verdict = await h.executor.submit(scale_up(4, 3))
-    assert verdict.code is Code.DRY_RUN and h.workload.writes == []
+    h = harness(tmp_path, replicas=3, cpu=90.0, mode="observe")
+    async with h.running():
+        verdict = await h.submit(scale_up(4, 3))
+    assert verdict.code is Code.DRY_RUN and h.workload().writes == []
     assert [r["code"] for r in h.records("verdict")] == ["dry_run"]
 
 
@@ -181,16 +129,14 @@ class LostAnswerAndBlind(ScriptedCluster):
 async def test_a_write_we_cannot_confirm_counts_as_executed_for_the_cooldowns(
     tmp_path: Path,
 ) -> None:
-    async with (
-        harness(tmp_path, replicas=3, cpu=90.0, cluster_type=LostAnswerAndBlind) as h,
-        running(h.executor),
-    ):
-        first = await h.executor.submit(scale_up(4, 3))
+    h = harness(tmp_path, replicas=3, cpu=90.0, cluster_type=LostAnswerAndBlind)
+    async with h.running():
+        first = await h.submit(scale_up(4, 3))
         h.clock.advance(5)
-        second = await h.executor.submit(scale_up(5, 4))
+        second = await h.submit(scale_up(5, 4))
     assert first.code is Code.WRITE_FAILED
     assert second.code is Code.COOLDOWN_UP
-    assert h.workload.writes == [(3, 4)]
+    assert h.workload().writes == [(3, 4)]
     assert [r["code"] for r in h.records("outcome")] == ["unknown"]
 
 
@@ -202,38 +148,33 @@ class Broken(ScriptedCluster):
 async def test_an_adapter_bug_yields_a_verdict_and_the_executor_carries_on(
     tmp_path: Path,
 ) -> None:
-    async with (
-        harness(tmp_path, replicas=3, cpu=90.0, cluster_type=Broken) as h,
-        running(h.executor),
-    ):
-        verdict = await h.executor.submit(scale_up(4, 3))
-        hold = await h.executor.submit(
-            Proposal(REF, Action.HOLD, 3, "cpu fine", Source.RULES, from_replicas=3)
-        )
+    h = harness(tmp_path, replicas=3, cpu=90.0, cluster_type=Broken)
+    async with h.running():
+        verdict = await h.submit(scale_up(4, 3))
+        held = await h.submit(hold(3))
     assert verdict.code is Code.WRITE_FAILED and "KeyError" in verdict.message
-    assert hold.code is Code.HOLD
+    assert held.code is Code.HOLD
     assert len(h.records("verdict")) == 2
     assert len(h.records("intent")) == len(h.records("outcome")) == 1
 
 
 async def test_a_loop_read_older_than_the_executors_own_read_is_ignored(tmp_path: Path) -> None:
-    async with harness(tmp_path, replicas=3, cpu=50.0) as h:
-        slow_read_at = h.clock.now()
-        h.cluster.set_replicas_externally(REF, 5)
-        slow_read = h.cluster.state(REF)
-        h.cluster.set_replicas_externally(REF, 3)
-        h.clock.advance(1)
-        async with running(h.executor):
-            await h.executor.submit(
-                Proposal(REF, Action.HOLD, 3, "cpu fine", Source.RULES, from_replicas=3)
-            )
-        h.executor.observe([slow_read], read_started_at=slow_read_at)
+    h = harness(tmp_path, replicas=3, cpu=50.0)
+    slow_read_at = h.clock.now()
+    h.cluster.set_replicas_externally(REF, 5)
+    slow_read = h.cluster.state(REF)
+    h.cluster.set_replicas_externally(REF, 3)
+    h.clock.advance(1)
+    async with h.running() as executor:
+        await h.submit(hold(3))
+        executor.observe([slow_read], read_started_at=slow_read_at)
     assert h.records("external_change") == []
 
 
 async def test_every_proposal_gets_an_id_that_joins_its_records(tmp_path: Path) -> None:
-    async with harness(tmp_path, replicas=3, cpu=90.0) as h, running(h.executor):
-        await h.executor.submit(scale_up(4, 3))
+    h = harness(tmp_path, replicas=3, cpu=90.0)
+    async with h.running():
+        await h.submit(scale_up(4, 3))
     ids = {
         r["proposal_id"]
         for kind in ("proposal", "intent", "outcome", "verdict")

@@ -14,7 +14,7 @@ import kubernetes
 import pytest
 
 from claudescale.sim import Sandbox, SimOptions, write_kubeconfig
-from tests.k8s_fixtures import StartSandbox
+from claudescale.testing.sandbox import StartSandbox
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -9,8 +9,8 @@ import anyio
 import pytest
 
 from claudescale.adapters.system_clock import SystemClock
-from tests.k8s_fixtures import StartSandbox
-from tests.prometheus_fixture import PrometheusHarness
+from claudescale.testing.prometheus import PrometheusHarness
+from claudescale.testing.sandbox import StartSandbox
 
 pytestmark = [pytest.mark.prometheus, pytest.mark.slow]
 

@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from claudescale.sim import Sandbox, SimOptions
-from tests.k8s_fixtures import StartSandbox
+from claudescale.testing.sandbox import StartSandbox
 
 DEPLOYMENTS = "/apis/apps/v1/namespaces/demo/deployments"
 

@@ -4,13 +4,17 @@ Layer: adapter; the only code that talks to the Kubernetes API. Every call runs 
 ``anyio.fail_after(settings.request_timeout_s)`` and every failure is mapped once into
 claudescale.errors (see kubernetes_errors). Answers are read as JSON (``_preload_content=False``)
 rather than generated models, so Deployments, Scale, Pods, HPAs and KEDA ScaledObjects go
-through one converter. The identity needs only: get/list/watch deployments, pods, HPAs and
-scaledobjects, get/patch deployments/scale.
+through one converter. ``list_workloads`` answers from the workload cache (list-then-watch,
+see ``cache``), which ``KubernetesCluster.open`` runs in the adapter's own task group;
+``read_workload`` is always a fresh GET, because the executor re-reads before every write.
+The identity needs only: get/list/watch deployments, pods, HPAs and scaledobjects,
+get/patch deployments/scale.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -19,15 +23,14 @@ import orjson
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.config.config_exception import ConfigException
 
-from claudescale.adapters.kubernetes.convert import Json, PodIndex, owner_of, workload_state
+from claudescale.adapters.kubernetes.cache import KEDA, OnChange, WorkloadCache
+from claudescale.adapters.kubernetes.convert import Json, owner_of, workload_state
 from claudescale.adapters.kubernetes.errors import api_exception, map_error
 from claudescale.adapters.system_clock import SystemClock
 from claudescale.config import ClusterSettings
 from claudescale.core.values import WorkloadRef, WorkloadState
 from claudescale.errors import ConfigError, NotFound
-from claudescale.ports import Clock, Cluster
-
-KEDA = ("keda.sh", "v1alpha1", "scaledobjects")
+from claudescale.ports import ChangeFeed, Clock, Cluster
 
 
 async def load_client_configuration(settings: ClusterSettings) -> client.Configuration:
@@ -58,8 +61,10 @@ async def load_client_configuration(settings: ClusterSettings) -> client.Configu
 
 
 class KubernetesCluster:
-    """Implements ``claudescale.ports.Cluster``. Use
-    ``async with await KubernetesCluster.connect(settings) as cluster:`` or call ``aclose()``."""
+    """Implements ``claudescale.ports.Cluster`` and ``ChangeFeed``. A service uses
+    ``async with KubernetesCluster.open(settings) as cluster:`` (the cache runs while open);
+    a short-lived tool may use ``async with await KubernetesCluster.connect(settings)``, whose
+    ``list_workloads`` lists afresh on every call."""
 
     def __init__(
         self, api_client: client.ApiClient, settings: ClusterSettings, clock: Clock | None = None
@@ -72,6 +77,29 @@ class KubernetesCluster:
         self.autoscaling = client.AutoscalingV2Api(api_client)
         self.custom = client.CustomObjectsApi(api_client)
         self._timeout_s = settings.request_timeout_s
+        self.cache = WorkloadCache(self)
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def open(
+        cls, settings: ClusterSettings, clock: Clock | None = None
+    ) -> AsyncIterator[KubernetesCluster]:
+        """Connect and run the workload cache in a task group until the block ends; a bug
+        in the cache ends the block with it, rather than leaving it silently stale."""
+        cluster = await cls.connect(settings, clock)
+        try:
+            async with anyio.create_task_group() as group:
+                await group.start(cluster.cache.run)
+                yield cluster
+                group.cancel_scope.cancel()
+        finally:
+            with anyio.CancelScope(shield=True):
+                await cluster.aclose()
+
+    def subscribe(self, callback: OnChange) -> None:
+        """Call ``callback(ref)`` when someone else changes a managed Deployment's replicas
+        (or it appears or goes), as soon as the watch sees it; replaces any earlier one."""
+        self.cache.on_change = callback
 
     @classmethod
     async def connect(
@@ -97,29 +125,9 @@ class KubernetesCluster:
     # --- the Cluster port -------------------------------------------------------------------
 
     async def list_workloads(self) -> list[WorkloadState]:
-        """Managed workloads (label opt-in) in every configured namespace."""
-        states: list[WorkloadState] = []
-        selector = f"{self.settings.opt_in_label}=true"
-        for namespace in self.settings.namespaces:
-            listing = await self.call(
-                f"listing Deployments in {namespace}",
-                self.apps.list_namespaced_deployment,
-                namespace,
-                label_selector=selector,
-            )
-            deployments = listing.get("items") or []
-            if not deployments:
-                continue
-            pods = PodIndex(await self._pods(namespace, None))
-            hpas, scaled = await self._autoscalers(namespace)
-            for deployment in deployments:
-                deployment.setdefault("metadata", {}).setdefault("namespace", namespace)
-                name = deployment["metadata"].get("name", "")
-                mine = pods.candidates((deployment.get("spec") or {}).get("selector"))
-                states.append(
-                    self._state(deployment, pods=mine, owner=owner_of(name, hpas, scaled))
-                )
-        return states
+        """Managed workloads (label opt-in) in every configured namespace, from the cache
+        (see ``cache.WorkloadCache.states`` for before the first sync and when stale)."""
+        return await self.cache.states()
 
     async def read_workload(self, ref: WorkloadRef) -> WorkloadState:
         """A fresh read: the scale subresource first (replicas, resourceVersion, selector),
@@ -149,13 +157,18 @@ class KubernetesCluster:
         if replicas < 0:
             raise ValueError(f"Cannot scale {ref} to {replicas} replicas.")
         body = {"metadata": {"resourceVersion": resource_version}, "spec": {"replicas": replicas}}
-        answer = await self.call(
-            f"scaling {ref} to {replicas}",
-            self.apps.patch_namespaced_deployment_scale,
-            ref.name,
-            ref.namespace,
-            body,
-        )
+        self.cache.expect_write(ref, replicas)
+        try:
+            answer = await self.call(
+                f"scaling {ref} to {replicas}",
+                self.apps.patch_namespaced_deployment_scale,
+                ref.name,
+                ref.namespace,
+                body,
+            )
+        except BaseException:
+            self.cache.forget_write(ref)
+            raise
         # The write happened; a malformed answer must not turn it into an error.
         metadata = answer.get("metadata") if isinstance(answer, dict) else None
         version = metadata.get("resourceVersion") if isinstance(metadata, dict) else None
@@ -247,3 +260,4 @@ class KubernetesCluster:
 
 if TYPE_CHECKING:
     _IMPLEMENTS_THE_PORT: type[Cluster] = KubernetesCluster
+    _FEEDS_CHANGES: type[ChangeFeed] = KubernetesCluster

@@ -98,18 +98,26 @@ def pod_state(pod: Json) -> PodState:
         cpu_cores(((c.get("resources") or {}).get("requests") or {}).get("cpu"))
         for c in spec.get("containers") or []
     ]
-    total = (
-        None
-        if not requests or any(r is None for r in requests)
-        else sum(r for r in requests if r is not None)
-    )
+    total = _all_or_none(requests)
+    limits = [
+        cpu_cores(((c.get("resources") or {}).get("limits") or {}).get("cpu"))
+        for c in spec.get("containers") or []
+    ]
     return PodState(
         name=str(meta.get("name", "")),
         ready=ready,
         terminating=meta.get("deletionTimestamp") is not None,
         cpu_request_cores=total,
+        cpu_limit_cores=_all_or_none(limits),
         start_time_unix_s=_unix_s(status.get("startTime")),
     )
+
+
+def _all_or_none(cores: list[float | None]) -> float | None:
+    """The sum over every container, or None when any container has no value."""
+    if not cores or any(c is None for c in cores):
+        return None
+    return sum(c for c in cores if c is not None)
 
 
 def owner_of(name: str, hpas: Iterable[Json], scaled_objects: Iterable[Json]) -> str | None:

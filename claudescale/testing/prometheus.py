@@ -1,14 +1,12 @@
-"""A real Prometheus for the test session, and a fake cAdvisor for it to scrape.
+"""A real Prometheus as tests see it, and a fake cAdvisor for it to scrape.
 
-The session fixture ``prometheus`` starts Debian's ``prometheus`` once (through the product's
-own ``claudescale.sim.prometheus``) on a free loopback port, scraping every second
-whatever targets the tests add at run time. New targets are scraped within about 6 s
-(Prometheus applies discovery changes at most every 5 s), so tests that need data should
-share one exporter per module and wait once.
-
-``FakeCadvisor`` is a tiny HTTP server exposing ``container_cpu_usage_seconds_total`` for fake
-pods, in cAdvisor's format, with values the test controls: counters that grow at a given
-number of cores, or fixed values such as NaN.
+Layer: testing (public). ``PrometheusHarness`` wraps a running ``PrometheusProcess`` (see
+``claudescale.sim.prometheus``) with its targets and bounded waits for data; new targets are
+scraped within about 6 s (Prometheus applies discovery changes at most every 5 s), so tests
+that need data should share one exporter and wait once. ``FakeCadvisor`` is a tiny HTTP
+server exposing ``container_cpu_usage_seconds_total`` for fake pods, in cAdvisor's format,
+with values the test controls: counters that grow at a given number of cores, or fixed values
+such as NaN. Nothing here starts Prometheus by itself or depends on pytest.
 """
 
 from __future__ import annotations
@@ -23,9 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Self
 
-import pytest
-
-from claudescale.sim.prometheus import DEFAULT_BINARY, PrometheusProcess, instant_query
+from claudescale.sim.prometheus import PrometheusProcess, instant_query
 
 SCRAPE_INTERVAL_S = 1.0
 """Every test Prometheus scrapes this often."""
@@ -75,7 +71,7 @@ class PrometheusHarness:
         result = self.query(promql)
         while not predicate(result):
             if time.monotonic() >= deadline:
-                pytest.fail(
+                raise AssertionError(
                     f"Prometheus query {promql!r} did not give the expected data within "
                     f"{timeout_s:g} s; last result: {result!r}"
                 )
@@ -83,18 +79,6 @@ class PrometheusHarness:
             self._closing.wait(_POLL_S)
             result = self.query(promql)
         return result
-
-
-@pytest.fixture(scope="session")
-def prometheus() -> Iterator[PrometheusHarness]:
-    """A real Prometheus on 127.0.0.1 for the whole session, stopped at its end."""
-    if not DEFAULT_BINARY.is_file():
-        pytest.fail(
-            f"Prometheus is not installed at {DEFAULT_BINARY}; run the tests with `make test`, "
-            "which installs Debian's prometheus package first."
-        )
-    with PrometheusProcess(scrape_interval_s=SCRAPE_INTERVAL_S) as process:
-        yield PrometheusHarness(process)
 
 
 @dataclass(slots=True)

@@ -1,0 +1,172 @@
+"""Fixtures for the MCP assistant: the service's parts on an in-memory cluster, with the
+executor running, and MCP clients that answer elicitation as a test says."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from mcp import Client
+from mcp.client.session import ClientRequestContext
+from mcp.types import ElicitRequestParams, ElicitResult, ErrorData
+
+from claudescale.assistant.provider import ProviderProposer
+from claudescale.assistant.runtime import Assistant, RecordingMetrics
+from claudescale.assistant.sampling import SamplingHub, SamplingProposer
+from claudescale.assistant.server import build_server
+from claudescale.audit import AuditLog
+from claudescale.config import Settings, parse_settings
+from claudescale.core.values import WorkloadRef, WorkloadState
+from claudescale.engine.executor import Executor
+from claudescale.engine.poll_loop import Controller
+from claudescale.testing.clock import ManualClock
+from claudescale.testing.cluster import ScriptedCluster
+
+WEB = WorkloadRef("demo", "web")
+API = WorkloadRef("demo", "api")
+
+
+class Cluster(ScriptedCluster):
+    """The scripted cluster, where a test may also take a workload out of management."""
+
+    def __init__(self, clock: ManualClock) -> None:
+        super().__init__(clock)
+        self.unmanaged: set[WorkloadRef] = set()
+
+    async def read_workload(self, ref: WorkloadRef) -> WorkloadState:
+        state = await super().read_workload(ref)
+        return replace(state, managed=ref not in self.unmanaged)
+
+
+class World:
+    """The assistant and what a test needs to look at or steer."""
+
+    def __init__(
+        self, assistant: Assistant, cluster: Cluster, clock: ManualClock, hub: SamplingHub
+    ) -> None:
+        self.assistant = assistant
+        self.hub = hub
+        self.cluster = cluster
+        self.clock = clock
+        self.questions: list[str] = []
+
+
+Harness = Callable[..., AbstractAsyncContextManager[World]]
+
+
+@pytest.fixture
+def harness(tmp_path: Path) -> Harness:
+    """``async with harness(mode="autonomous", cpu=85.0) as world``: demo/web (3 replicas)
+    and demo/api (2), both at ``cpu`` percent, the executor running."""
+
+    @asynccontextmanager
+    async def start(
+        mode: str = "autonomous",
+        cpu: float = 85.0,
+        sampling: bool = False,
+        ask_provider: bool = False,
+        **settings: Any,
+    ) -> AsyncIterator[World]:
+        clock = ManualClock()
+        cluster = Cluster(clock)
+        for ref, replicas in ((WEB, 3), (API, 2)):
+            cluster.add(ref, replicas).cpu_percent = cpu
+        config: Settings = parse_settings(
+            {"mode": mode, "audit": {"path": str(tmp_path / "audit.jsonl")}, **settings}
+        )
+        audit = AuditLog(config.audit.path, config.audit.rotate_bytes, clock)
+        metrics = RecordingMetrics(cluster, clock)
+        executor = Executor(cluster, metrics, audit, clock, config, state_dir=tmp_path / "state")
+        executor.recover([])
+        hub = SamplingHub()
+        proposers: list[Any] = [SamplingProposer(hub, config, audit)] if sampling else []
+        if ask_provider:
+            environ = {config.provider.api_key_env: "test-key"}
+            proposers.append(ProviderProposer(config, clock, audit, environ=environ))
+        controller = Controller(cluster, metrics, executor, proposers, clock, config, audit=audit)
+        assistant = Assistant(
+            settings=config,
+            cluster=cluster,
+            metrics=metrics,
+            executor=executor,
+            controller=controller,
+            audit=audit,
+            audit_path=config.audit.path,
+            clock=clock,
+            confirm_timeout_s=5.0,
+        )
+        try:
+            async with anyio.create_task_group() as tg:
+                await tg.start(executor.run)
+                yield World(assistant, cluster, clock, hub)
+                executor.close()
+        finally:
+            for proposer in proposers:
+                if isinstance(proposer, ProviderProposer):
+                    await proposer.__aexit__(None, None, None)
+            audit.close()
+
+    return start
+
+
+Answerer = Callable[[str], ElicitResult | None]
+
+
+def elicitation(world: World, answer: Answerer) -> Any:
+    """An elicitation callback that records the question and answers with ``answer``
+    (None: never answers)."""
+
+    async def callback(
+        context: ClientRequestContext, params: ElicitRequestParams
+    ) -> ElicitResult | ErrorData:
+        message = getattr(params, "message", "")
+        world.questions.append(message)
+        result = answer(message)
+        if result is None:
+            await anyio.sleep_forever()
+        assert result is not None
+        return result
+
+    return callback
+
+
+def accept(_: str) -> ElicitResult:
+    return ElicitResult(action="accept", content={"confirm": True})
+
+
+def decline(_: str) -> ElicitResult:
+    return ElicitResult(action="decline")
+
+
+def cancel(_: str) -> ElicitResult:
+    return ElicitResult(action="cancel")
+
+
+@pytest.fixture
+def answers() -> dict[str, Answerer]:
+    return {"accept": accept, "decline": decline, "cancel": cancel}
+
+
+def connect(
+    world: World,
+    mode: str,
+    answer: Answerer | None,
+    *,
+    read_only: bool = False,
+    sampling: Any = None,
+) -> Client:
+    server = build_server(world.assistant, read_only=read_only)
+    world.hub.install(server)
+    callback = None if answer is None else elicitation(world, answer)
+    return Client(server, mode=mode, elicitation_callback=callback, sampling_callback=sampling)
+
+
+@pytest.fixture
+def client_for() -> Callable[..., Client]:
+    """``client_for(world, "legacy", accept)``: an in-process MCP client of the assistant."""
+    return connect
