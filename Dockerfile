@@ -30,5 +30,8 @@ COPY --from=build /opt/claudescale /opt/claudescale
 USER 10001:10001
 WORKDIR /var/lib/claudescale
 EXPOSE 8080 8081
+# Commands run inside the pod (`kubectl exec ... claudescale approvals list`) find the
+# service's settings and state without --config.
+ENV CLAUDESCALE_CONFIG=/etc/claudescale/config.yaml
 ENTRYPOINT ["claudescale"]
 CMD ["run", "--config", "/etc/claudescale/config.yaml"]

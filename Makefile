@@ -50,10 +50,13 @@ DURATION ?= 300
 demo: install prometheus
 	$(BIN)/claudescale demo --duration $(DURATION)
 
-# `make demo-load` plays idle, ramp, spike and drain on a running demo; `PHASE=spike` sets one.
+# `make demo-load` plays idle, ramp, spike and drain on a running sandbox demo (`PHASE=spike`
+# sets one); with no sandbox demo running and a kube context set, it (re)starts the load Job of
+# manifests/demo in that cluster (scripts/demo-load.sh says how).
 PHASE ?=
+KUBECTL ?=
 demo-load: install
-	$(BIN)/claudescale demo-load $(PHASE)
+	@BIN=$(BIN) PHASE=$(PHASE) KUBECTL=$(KUBECTL) bash scripts/demo-load.sh
 
 bench: install prometheus
 	$(BIN)/python -m benchmarks.run_all

@@ -15,6 +15,10 @@ BENCHMARKS = (
     "benchmarks.audit_export",
     "benchmarks.sim_load",
     "benchmarks.cycle_cost",
+    # the real `claudescale run` process: scale and restart (results.json "scale",
+    # "restart"), then the closed loop's reaction time (results.json "reaction")
+    "benchmarks.service_scale",
+    "benchmarks.reaction",
 )
 
 

@@ -31,7 +31,7 @@ from kubernetes_asyncio import client
 
 from benchmarks.common import start_sandbox, write_results
 from claudescale.adapters.kubernetes.cluster import KubernetesCluster
-from claudescale.config import ClusterSettings
+from claudescale.config.groups import ClusterSettings
 from claudescale.core.values import WorkloadRef
 from claudescale.errors import Conflict
 

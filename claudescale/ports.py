@@ -68,6 +68,17 @@ class ChangeFeed(Protocol):
         ...
 
 
+@runtime_checkable
+class Probe(Protocol):
+    """A Cluster or MetricsSource that can say cheaply whether it answers again (optional:
+    without it, a blind loop just retries its full cycle when its back-off ends)."""
+
+    async def probe(self) -> None:
+        """Return when the dependency answers now; raise what its port raises otherwise
+        (ClusterError, MetricsUnavailable). Cheap: no per-workload work."""
+        ...
+
+
 class MetricsSource(Protocol):
     """CPU utilisation per workload, in percent of requests over ready pods."""
 
@@ -98,6 +109,25 @@ class AuditSink(Protocol):
         ...
 
 
+class Leadership(Protocol):
+    """Leader election across replicas: only the leader's executor writes."""
+
+    def may_write(self) -> bool:
+        """True only while this replica holds the lease and renewed it within the renew
+        deadline, which ends before anyone else may take the lease over. Asked right before
+        every write; must not block."""
+        ...
+
+
+class EventRecorder(Protocol):
+    """Kubernetes Events on a workload that explain the executor's verdicts."""
+
+    def record(self, ref: WorkloadRef, verdict: Verdict) -> None:
+        """Note one verdict; returns at once (best effort: bounded, never blocks the
+        executor, failures are the recorder's to log)."""
+        ...
+
+
 class ScaleExecutor(Protocol):
     """The poll loop's one narrow interface to the executor (``engine.executor.Executor``)."""
 
@@ -111,6 +141,10 @@ class ScaleExecutor(Protocol):
 
     def observe(self, states: Iterable[WorkloadState], read_started_at: float) -> None:
         """Hand over the loop's fresh read, so replica changes nobody here made are noted."""
+        ...
+
+    def forget(self, ref: WorkloadRef) -> None:
+        """Drop the memory of a workload that went away, once none of it still matters."""
         ...
 
     async def process_approvals(self) -> Sequence[Verdict]:

@@ -4,7 +4,8 @@
   (any SimConfig, SimOptions, clock) and stops them after the test; ``sandbox`` is the
   default one (namespace ``demo`` with ``web`` 3 and ``api`` 2) on ``sim_clock``, a
   ManualClock. ``connect_cluster(sandbox, ...)`` gives the product's Kubernetes adapter,
-  reaching it only through a kubeconfig, as it would a real cluster.
+  reaching it only through a kubeconfig, as it would a real cluster. ``sandbox_request`` makes
+  raw HTTP calls to a sandbox; ``kubectl`` is Debian's kubectl (scripts/fetch-kubectl.sh).
 - ``prometheus`` is Debian's ``prometheus``, started once per session on a free loopback port
   (through the product's own ``claudescale.sim.prometheus``), scraping every second whatever
   targets the tests add at run time.
@@ -12,19 +13,25 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+import subprocess
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+import anyio
+import orjson
 import pytest
 
 from claudescale.adapters.kubernetes.cluster import KubernetesCluster
-from claudescale.config import ClusterSettings
+from claudescale.config.groups import ClusterSettings
 from claudescale.sim import Sandbox, SimCluster, SimConfig, SimOptions, write_kubeconfig
 from claudescale.sim.prometheus import DEFAULT_BINARY, PrometheusProcess
 from claudescale.testing.clock import ManualClock
 from claudescale.testing.prometheus import SCRAPE_INTERVAL_S, PrometheusHarness
 from claudescale.testing.sandbox import ConnectCluster, StartSandbox
+
+REPO = Path(__file__).resolve().parents[1]
 
 # -- the sandbox -------------------------------------------------------------------------------
 
@@ -85,6 +92,55 @@ async def connect_cluster(tmp_path: Path) -> AsyncIterator[ConnectCluster]:
     yield connect
     for cluster in opened:
         await cluster.aclose()
+
+
+SandboxRequest = Callable[..., Awaitable[tuple[int, Any]]]
+"""``request(sandbox, method, path, body=None, content_type=..., headers=None)``: one raw
+HTTP call to a sandbox, answered as (status, JSON body or raw bytes)."""
+
+
+@pytest.fixture
+async def sandbox_request() -> AsyncIterator[SandboxRequest]:
+    async with aiohttp.ClientSession() as session:
+
+        async def request(
+            sandbox: Sandbox,
+            method: str,
+            path: str,
+            body: Any = None,
+            content_type: str = "application/json",
+            headers: dict[str, str] | None = None,
+        ) -> tuple[int, Any]:
+            data = None if body is None else orjson.dumps(body)
+            with anyio.fail_after(5):
+                async with session.request(
+                    method,
+                    sandbox.url + path,
+                    data=data,
+                    headers={"Content-Type": content_type, **(headers or {})},
+                ) as response:
+                    raw = await response.read()
+            parsed = orjson.loads(raw) if raw.startswith((b"{", b"[")) else raw
+            return response.status, parsed
+
+        yield request
+
+
+@pytest.fixture(scope="session")
+def kubectl() -> Path:
+    """Debian's kubectl, unpacked by scripts/fetch-kubectl.sh (apt-get download + dpkg -x)."""
+    result = subprocess.run(
+        ["bash", str(REPO / "scripts" / "fetch-kubectl.sh")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    if result.returncode != 0:
+        pytest.fail(f"scripts/fetch-kubectl.sh failed: {result.stderr.strip()}")
+    path = Path(result.stdout.strip().splitlines()[-1])
+    assert path.is_relative_to(REPO / ".cache" / "kubectl"), path
+    return path
 
 
 # -- Prometheus --------------------------------------------------------------------------------

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from claudescale.control.approvals import ApprovalStore, Status, token_sha256
+from claudescale.control.approval_values import Status, token_sha256
+from claudescale.control.approvals import ApprovalStore
+from claudescale.control.change_requests import approved_proposal
 from claudescale.control.state_file import LockedDocument
 from claudescale.core.values import Code, Outcome, Source, Verdict, WorkloadRef
 from claudescale.engine.executor import Executor
-from claudescale.engine.human_control import approved_proposal
 from claudescale.errors import StateError
 from claudescale.testing.clock import ManualClock
 from claudescale.testing.harness import REF, Harness, ScriptedHarness, up
@@ -305,12 +306,12 @@ async def test_the_guardrails_refusing_an_approved_change_close_its_approval(
         pending = await ask(executor)
         store = w.approvals
         store.approve(pending.approval_id, actor="cli:alice")
-        w.workload().cpu_percent = None  # no metrics: never act blind, even when approved
-        blind = await executor.process_approvals()
+        w.workload().paused = True  # paused by an operator: waiting will not change it
+        paused = await executor.process_approvals()
         later = await executor.process_approvals()
-    assert [v.code for v in blind] == [Code.METRIC_MISSING] and later == []
+    assert [v.code for v in paused] == [Code.PAUSED] and later == []
     assert store.get(pending.approval_id).status is Status.FAILED  # type: ignore[union-attr]
-    assert [r["code"] for r in w.records("approval_failed")] == ["metric_missing"]
+    assert [r["code"] for r in w.records("approval_failed")] == ["paused"]
 
 
 async def test_processing_approvals_is_a_no_op_when_nothing_is_approved(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from claudescale.cli.approvals_cmd import approve_change, list_approvals, reject_change
 from claudescale.cli.main import COMMAND_MODULES, main
-from claudescale.control.approvals import Status
+from claudescale.control.approval_values import Status
 from claudescale.core.values import Code, WorkloadRef
 from claudescale.testing.clock import ManualClock
 from claudescale.testing.harness import REF, Harness, ScriptedHarness, up

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from claudescale.cli.override_cmd import start_override
-from claudescale.config import ApprovalSettings, Settings
+from claudescale.config import Settings
+from claudescale.config.groups import ApprovalSettings
 from claudescale.core.risk import RiskSettings
 from claudescale.core.values import Code, WorkloadRef
 from claudescale.testing.harness import Harness, up

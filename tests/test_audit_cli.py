@@ -26,7 +26,7 @@ def test_verify_prints_ok_with_counts_and_exits_0(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = write_log(tmp_path / "audit.jsonl", 30, rotate_bytes=1500)
-    files = len(list(tmp_path.glob("audit.jsonl*"))) - 1  # without the lock file
+    files = len(list(tmp_path.glob("audit.jsonl.0*"))) + 1  # rotated ones and the newest
 
     status = main(["audit", "verify", "--path", str(path)])
 

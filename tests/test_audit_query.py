@@ -194,7 +194,13 @@ def test_export_streams_each_record_out_before_reading_the_next(form: str) -> No
 
 
 async def test_every_record_about_a_change_names_who_or_what_acted(tmp_path: Path) -> None:
-    w = Harness.scripted(tmp_path, mode="supervised", replicas=3, guardrails={"cooldown_up_s": 0})
+    w = Harness.scripted(
+        tmp_path,
+        mode="supervised",
+        replicas=3,
+        guardrails={"cooldown_up_s": 0},
+        overrides={"allow_every_workload": True},
+    )
     async with w.running() as executor:
         loop = await executor.submit(up(4, 3))
         await executor.submit(up(4, 3, source=Source.MODEL_SAMPLING))
@@ -207,6 +213,8 @@ async def test_every_record_about_a_change_names_who_or_what_acted(tmp_path: Pat
             why="incident 7",
             duration_s=60,
             max_duration_s=3600,
+            ceilings=w.settings.overrides,
+            base=w.settings.guardrails,
         )
     approve = argparse.Namespace(approval_id=loop.approval_id, yes=True, reason="")
     assert await approve_change(approve, w.cli_context()) == 0

@@ -12,17 +12,19 @@ import anyio
 import pytest
 
 from claudescale.config import Settings, parse_settings
+from claudescale.core.limits import Limits
 from claudescale.core.situation import WorkloadSituation
 from claudescale.core.values import (
     Action,
     CpuReading,
+    History,
     Proposal,
     Source,
     WorkloadRef,
     WorkloadState,
 )
 from claudescale.engine.executor import Executor
-from claudescale.engine.loop_memory import Health
+from claudescale.engine.loop_memory import Health, forgettable
 from claudescale.engine.poll_loop import Controller
 from claudescale.errors import MetricsUnavailable, Unavailable
 from claudescale.ports import Proposer
@@ -387,3 +389,37 @@ async def test_the_loop_keeps_cycling_while_the_executor_has_not_answered(
     cycles = loop.harness.records("cycle")
     assert sum(c["submitted"] for c in cycles) == 1
     assert sum(c["suppressed"] for c in cycles) == len(cycles) - 1
+
+
+async def test_a_workload_that_went_away_is_forgotten_at_once_when_nothing_holds_it(
+    tmp_path: Path,
+) -> None:
+    async with running_loop(tmp_path, [(WEB, 3, 50.0), (API, 2, 50.0)]) as loop:
+        await loop.controller.cycle()
+        assert loop.executor.history(API).last_known_replicas == 2
+        loop.workload(API).deleted = True
+        await loop.controller.cycle()
+        assert loop.executor.history(API) == History()
+        assert loop.executor.history(WEB).last_known_replicas == 3
+
+
+async def test_a_workload_that_went_away_is_remembered_until_its_last_action_is_an_hour_old(
+    tmp_path: Path,
+) -> None:
+    """Coming back within the cooldowns or the hourly limit must find them still running."""
+    async with running_loop(tmp_path, [(WEB, 3, 90.0)]) as loop:
+        await loop.controller.cycle()
+        assert loop.workload().writes == [(3, 5)]
+        loop.workload().deleted = True
+        loop.clock.advance(3599.0)
+        await loop.controller.cycle()
+        assert loop.executor.history(WEB).last_scale_up_at is not None
+        loop.clock.advance(1.0)
+        await loop.controller.cycle()
+        assert loop.executor.history(WEB) == History()
+
+
+def test_an_operators_stop_on_a_workload_that_went_away_is_never_forgotten() -> None:
+    stopped = History(external_controller=True)
+    assert not forgettable(stopped, Limits(), now=1e9)
+    assert forgettable(History(last_change_at=0.0), Limits(), now=3600.0)

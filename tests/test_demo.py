@@ -4,7 +4,9 @@ The story is played deterministically on a manual clock (the demo's plan, the sa
 real Kubernetes adapter, the executor and the loop, with CPU read from the sandbox's counters
 instead of a Prometheus). The real demo runs too, in its shortest configuration under a hard
 deadline, for what only a real run shows: its printed summary recounts its own audit log, and
-it leaves no process behind, also when stopped with Ctrl-C.
+it leaves no process behind, also when stopped with Ctrl-C, it draws report.png (checked
+from the PNG header: a PNG of the promised size) and prints a graph link per panel, and its
+sandbox, enforcing the Roles of manifests/ as written, refused nothing.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import json
 import os
 import re
 import signal
+import struct
 import subprocess
 import sys
 from collections import Counter
@@ -23,7 +26,9 @@ import anyio
 import pytest
 
 from claudescale.audit import iter_records, verify
+from claudescale.demo.panels import REPORT_METRICS
 from claudescale.demo.plan import LOADED, NAMESPACE, DemoPlan
+from claudescale.demo.report import REPORT_SIZE_PX
 from claudescale.demo.summary import render_summary, summarise
 from claudescale.testing.clock import ManualClock
 from claudescale.testing.harness import Harness
@@ -51,6 +56,15 @@ def processes_mentioning(text: str) -> list[int]:
         if text in cmdline and int(entry.name) != os.getpid():
             found.append(int(entry.name))
     return found
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    """(width, height) from a PNG's IHDR chunk, which must come first."""
+    head = path.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    assert head[12:16] == b"IHDR"
+    width, height = struct.unpack(">II", head[16:24])
+    return int(width), int(height)
 
 
 def printed_summary(stdout: str) -> dict[str, Any]:
@@ -155,6 +169,16 @@ async def test_the_real_demo_prints_the_summary_of_its_own_audit_log(tmp_path: P
     assert json.loads((run_dir / "summary.json").read_text())["actions"] == summary["actions"][0]
     assert not (output / "current.json").exists()
     assert processes_mentioning(str(run_dir)) == []
+    report = re.search(r"^claudescale demo: report (\S+) \((\d+) series", stdout, re.MULTILINE)
+    assert report is not None, stdout
+    assert Path(report.group(1)) == output / "report.png" and int(report.group(2)) >= 6
+    for picture in (output / "report.png", run_dir / "report.png"):
+        assert png_size(picture) == REPORT_SIZE_PX
+        assert picture.stat().st_size > 20_000, "a picture with lines in it"
+    assert "the sandbox enforced the Roles in" in stdout
+    assert "as written: no request was refused." in stdout, "the demo needed more than the Role"
+    links = re.findall(r"^    .+: (http://127\.0\.0\.1:\d+/graph\?g0\.expr=\S+)$", stdout, re.M)
+    assert len(links) == len(REPORT_METRICS)
 
 
 @pytest.mark.prometheus

@@ -182,7 +182,8 @@ async def test_pods_that_never_become_ready_stop_scale_downs_and_further_scale_u
             "mode": "autonomous",
             "guardrails": {"max_replicas": 10},
             "cluster": {"namespaces": ["demo"]},
-            "loop": {"interval_s": 5, "refused_retry_s": 60},
+            # No stabilisation window: this is about the executor refusing scale-downs.
+            "loop": {"interval_s": 5, "refused_retry_s": 60, "scale_down_stabilisation_s": 0},
         }
     )
     async with stepped_loop(

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from claudescale.config import Mode, Settings, load_settings
-from claudescale.control.approvals import Status
+from claudescale.config import Settings, load_settings
+from claudescale.config.groups import Mode
+from claudescale.control.approval_values import Status
 from claudescale.core.values import Code, Outcome, Source, WorkloadRef
 from claudescale.testing.harness import Harness, up
 

@@ -18,6 +18,7 @@ from claudescale.cli.override_cmd import (
 )
 from claudescale.control.overrides import OverrideStore
 from claudescale.core.limits import Limits
+from claudescale.core.override_ceilings import OverrideCeilings
 from claudescale.core.values import Action, Code, Proposal, Source, WorkloadRef
 from claudescale.testing.clock import ManualClock
 from claudescale.testing.harness import REF, Harness, down, up
@@ -38,6 +39,8 @@ def start(overrides: OverrideStore, **changes: object) -> None:
         "why": "black friday traffic",
         "duration_s": 600.0,
         "max_duration_s": HOUR_S,
+        "ceilings": OverrideCeilings(),
+        "base": Limits(),
         **changes,
     }
     overrides.start(**values)  # type: ignore[arg-type]
@@ -104,9 +107,15 @@ async def test_an_override_for_one_workload_leaves_the_others_alone(tmp_path: Pa
 
 
 async def test_an_override_for_every_workload_and_a_larger_step(tmp_path: Path) -> None:
-    w = Harness.scripted(tmp_path, mode="autonomous", replicas=5, cpu=10.0)
+    ceilings = {"allow_every_workload": True, "max_step_down_ceiling": 2}
+    w = Harness.scripted(tmp_path, mode="autonomous", replicas=5, cpu=10.0, overrides=ceilings)
     async with w.running() as executor:
-        start(w.overrides, workload="*", changes={"max_step_down": 2})
+        start(
+            w.overrides,
+            workload="*",
+            changes={"max_step_down": 2},
+            ceilings=w.settings.overrides,
+        )
         verdict = await executor.submit(down(3, 5))
     assert verdict.code is Code.OK and w.workload().replicas == 3
 

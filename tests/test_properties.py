@@ -32,7 +32,7 @@ from hypothesis import HealthCheck, event, given, settings, target
 from hypothesis import strategies as st
 
 from claudescale.audit import iter_records, verify
-from claudescale.config import Mode
+from claudescale.config.groups import Mode
 from claudescale.core.limits import Limits
 from claudescale.core.modes import HUMAN_SOURCES
 from claudescale.core.values import Action, Outcome, Proposal, Source, Verdict, WorkloadRef

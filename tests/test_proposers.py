@@ -13,7 +13,8 @@ from claudescale.core.values import (
     WorkloadRef,
     WorkloadState,
 )
-from claudescale.engine.proposers import RulesProposer, situation_of
+from claudescale.engine.proposers import situation_of
+from claudescale.engine.rules_proposer import RulesProposer
 
 WEB = WorkloadRef("shop", "web")
 RULES = RulesProposer(parse_settings({}))

@@ -29,7 +29,7 @@ from benchmarks.hpa.report import PLOTS_DIR, aim, plot_trace, write_markdown
 from benchmarks.hpa.sim import run_hpa, unavoidable_overload_s
 from benchmarks.hpa.traces import Trace, load_trace, trace_names
 from benchmarks.hpa.world import Pipeline
-from claudescale.config import LoopSettings
+from claudescale.config.groups import LoopSettings
 
 BENCH_DIR = Path(__file__).parents[1]
 RESULTS_JSON = BENCH_DIR / "results.json"

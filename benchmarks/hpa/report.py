@@ -12,6 +12,7 @@ from typing import Any
 
 from benchmarks.hpa.measures import Ledger
 from benchmarks.hpa.traces import Trace
+from benchmarks.hpa.why import WHY
 
 PLOTS_DIR = Path(__file__).parent / "plots"
 START, END = "<!-- benchmarks.hpa:start -->", "<!-- benchmarks.hpa:end -->"
@@ -147,8 +148,8 @@ def render(document: dict[str, Any]) -> str:
             result = trace[key]
             ratio = result["overload_ratio"]
             cells += [
-                "–" if ratio is None else f"{ratio:.2f}",
-                f"{result['replica_ratio']:.2f}",
+                "–" if ratio is None else f"{ratio:.3f}",
+                f"{result['replica_ratio']:.3f}",
                 "met" if result["met"] else "not met",
             ]
         lines.append("| " + " | ".join(cells) + " |")
@@ -202,70 +203,10 @@ def _verdict(who: str, result: dict[str, Any]) -> str:
         if ratio is None and result["overload_met"]
         else "overload where the HPA has none"
         if ratio is None
-        else f"overload {ratio:.2f}× the HPA's"
+        else f"overload {ratio:.3f}× the HPA's"
     )
     marks = (
         f"{overload} ({'met' if result['overload_met'] else 'missed'}), replica-seconds "
-        f"{result['replica_ratio']:.2f}× ({'met' if result['replica_met'] else 'missed'})"
+        f"{result['replica_ratio']:.3f}× ({'met' if result['replica_met'] else 'missed'})"
     )
     return f"- {who}: **{'aim met' if result['met'] else 'aim not met'}**: {marks}."
-
-
-WHY: list[str] = [
-    "### Why, trace by trace",
-    "",
-    "The mechanisms below were read from the audit logs and write times of these runs; "
-    "the figures above are regenerated on every run, the reasons are not, so re-read them "
-    "when the rules, the guardrails or the traces change.",
-    "",
-    "- **Every step (step, spike, flash crowd).** Both controllers first see a step through "
-    "a 120 s `rate()` window that holds only 15 to 30 s of the new load, so both first add "
-    "one replica (2→3) 15 to 45 s after the step. The HPA corrects at its next syncs (its "
-    "policies allow +100 % or +4 pods every 15 s; new pods count as 0 % until a window has "
-    "passed). claudescale proposes the right size (3→5) 30 s later, but the executor refuses "
-    "it with `cooldown_up` until 90 s after the first scale-up. On `step` the larger second "
-    "jump (5 where the HPA settles at 4) gives 0.7× the overload at 1.13× the "
-    "replica-seconds; on `spike` and `flash_crowd` the demand is above what 5 replicas "
-    "serve for most of the overload, so the overload-seconds are equal and only the "
-    "over-request column and the core-seconds differ.",
-    "- **ramp.** A slow rise is where the rules' trend look-ahead (60 s) pays: each "
-    "scale-up comes about 45 s before the HPA's, and no scale-up is refused. The aim is met, "
-    "at the edge (0.80×).",
-    "- **diurnal.** The day moves slowly enough that both controllers hold the target "
-    "within the 10 % tolerance band most of the time; the overload-seconds are the hours in "
-    "which the demand sits inside the band but above the target, about equal for both. "
-    "No controller within the tolerance band can be 0.8× the other here.",
-    "- **noisy.** The rules flap between 2 and 3 replicas in the quieter half (9 reversals, "
-    "and the 12-actions-an-hour limit is reached): at 3 replicas the noisy CPU dips below "
-    "the 40 % scale-down threshold, one replica goes, and at 2 it rises above the band "
-    "again. The HPA stays at 3 because its 300 s stabilisation window keeps the highest "
-    "recommendation of the last five minutes; claudescale has no such window, only the "
-    "180 s cooldown. Fewer replica-seconds, 1.75× the overload: missed.",
-    "- **wikipedia_en_day.** The demand hovers around what 4 and 5 replicas serve. "
-    "claudescale scales down only below 40 % CPU, so it stays at 5 where the HPA returns "
-    "to 4 and sits in the tolerance band above the target: a third of the HPA's overload "
-    "for 1.08× its replica-seconds. The aim's replica bound is missed by 3 %.",
-    "- **The scripted model** is eager upwards (two replicas at 1.5× the target) and "
-    "cautious downwards (only below half the target), so it buys low overload with "
-    "replicas; its proposals go through the same executor, and the refusals it meets are "
-    "the cooldowns it does not read.",
-    "",
-    "What would move claudescale towards the aim, from these runs: a scale-down "
-    "stabilisation window (the highest wanted size over a few minutes) instead of relying on "
-    "the 40 % threshold alone; letting a second scale-up within the cooldown through when "
-    "it corrects an undersized first one (the HPA's rate policies instead of a fixed 90 s); "
-    "and sizing the first reaction to a step from the newest part of the rate window. None "
-    "of these is changed here: this benchmark measures the product as it is, and the HPA "
-    "reference keeps its defaults.",
-    "",
-    "Not measured by `benchmarks.hpa` (null in results.json, with a note): the reaction "
-    "time of the real closed loop and the scale of the real `claudescale run` process, "
-    "measured by other benchmarks. Model consults are counted for the scripted model: one "
-    "per poll (240 an hour); change-triggered consulting is not in the engine yet. The "
-    "default risk settings would have held some of the executed changes for a human "
-    "(a 100 % or 3-replica change, or the 6th action in an hour is high risk); the runs "
-    "set those thresholds out of reach because nobody approves in a simulation, and "
-    "results.json counts the changes affected as `would_need_a_human`.",
-    "",
-]
-"""The reasons behind the figures, read from these runs' audit logs and write times."""

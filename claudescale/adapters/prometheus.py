@@ -17,19 +17,24 @@ refuse to act on.
 
 from __future__ import annotations
 
+import ast
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from functools import partial
 from string import Template
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import anyio
 import anyio.to_thread
+import orjson
 import requests
 from prometheus_api_client import PrometheusConnect
 from prometheus_api_client.exceptions import PrometheusApiClientException
 from urllib3.util.retry import Retry
 
-from claudescale.config import PrometheusSettings
+from claudescale.config.groups import PrometheusSettings
+from claudescale.core.text import printable
 from claudescale.core.utilisation import PodSample, measure
 from claudescale.core.values import CpuReading, WorkloadRef, WorkloadState
 from claudescale.errors import MetricsUnavailable
@@ -41,6 +46,20 @@ _RATE = "rate"
 _TIMESTAMP = "timestamp"
 _RE2_SPECIAL = frozenset("\\.+*?()|[]{}^$")
 _CAUSE_CHARS = 300
+PROBE_QUERY = "vector(1)"
+"""What ``probe`` asks: no series to read, so it costs Prometheus next to nothing."""
+_DETAIL_CHARS = 120
+_HTTP_STATUS = re.compile(r"HTTP Status Code (\d+) \((.*)\)$", re.DOTALL)
+_ERRNO = re.compile(r"\[Errno -?\d+\] ([^'\")]+)")
+_CONNECT_FAILURES = (
+    ("Connection refused", "the connection was refused"),
+    ("Name or service not known", "the host name could not be resolved"),
+    ("Temporary failure in name resolution", "the host name could not be resolved"),
+    ("No route to host", "there is no route to the host"),
+    ("Network is unreachable", "the network is unreachable"),
+    ("RemoteDisconnected", "it closed the connection without answering"),
+)
+_HTTP_OK = 200
 
 
 def namespace_regex(namespaces: Iterable[str]) -> str:
@@ -121,8 +140,8 @@ class PrometheusMetrics:
             samples = parse_cpu_result(result)
         except (ValueError, TypeError) as exc:
             raise MetricsUnavailable(
-                f"Prometheus at {self._settings.url} answered the CPU query with something "
-                f"that is not a PromQL vector: {_short(exc)}"
+                f"Prometheus at {shown_url(self._settings.url)} answered the CPU query with "
+                f"something that is not a PromQL vector: {_short(exc)}"
             ) from exc
         now_wall_s = self._clock.wall()
         readings: dict[WorkloadRef, CpuReading] = {}
@@ -135,6 +154,11 @@ class PrometheusMetrics:
             }
             readings[state.ref] = measure(state, mine, now_wall_s=now_wall_s)
         return readings
+
+    async def probe(self) -> None:
+        """``ports.Probe``: one constant query (``vector(1)``), which a Prometheus still
+        starting or replaying its write-ahead log refuses; MetricsUnavailable when it fails."""
+        await self._query(PROBE_QUERY)
 
     async def _query(self, query: str) -> Any:
         self.queries_issued += 1
@@ -150,14 +174,15 @@ class PrometheusMetrics:
                 )
         except TimeoutError as exc:
             raise MetricsUnavailable(
-                f"Prometheus at {self._settings.url} did not answer the CPU query within "
-                f"{timeout_s:g} s."
+                f"Prometheus at {shown_url(self._settings.url)} did not answer the CPU query "
+                f"within {timeout_s:g} s."
             ) from exc
 
     def _query_blocking(self, query: str) -> Any:
         """Runs in a worker thread. A client (and its requests session) per query: no
         session is shared between threads, and an abandoned thread closes its own."""
         url = self._settings.url
+        where = shown_url(url)
         try:
             with PrometheusConnect(
                 url=url,
@@ -168,21 +193,63 @@ class PrometheusMetrics:
                 return client.custom_query(query=query)
         except PrometheusApiClientException as exc:
             raise MetricsUnavailable(
-                f"Prometheus at {url} refused the CPU query: {_short(exc)}"
+                f"Prometheus at {where} refused the CPU query: {_http_failure(exc)}."
             ) from exc
         except requests.JSONDecodeError as exc:
             raise MetricsUnavailable(
-                f"Prometheus at {url} answered the CPU query with something that is not JSON."
+                f"Prometheus at {where} answered the CPU query with something that is not JSON."
             ) from exc
         except requests.RequestException as exc:
             raise MetricsUnavailable(
-                f"Prometheus at {url} could not be reached: {_short(exc)}"
+                f"Prometheus at {where} could not be reached: {_request_failure(exc)}."
             ) from exc
         except (KeyError, TypeError, ValueError) as exc:
             raise MetricsUnavailable(
-                f"Prometheus at {url} answered the CPU query with JSON that is not a query "
+                f"Prometheus at {where} answered the CPU query with JSON that is not a query "
                 f"result: {_short(exc)}"
             ) from exc
+
+
+def shown_url(url: str) -> str:
+    """The URL as messages show it: no user name or password."""
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def _http_failure(exc: PrometheusApiClientException) -> str:
+    """``HTTP 503 (unavailable: busy)`` from the client's "HTTP Status Code 503 (b'...')";
+    never the request, whose URL carries the whole PromQL query."""
+    found = _HTTP_STATUS.match(str(exc))
+    if found is None:
+        return "an error"
+    status, body = found.group(1), found.group(2)
+    try:
+        answer = orjson.loads(ast.literal_eval(body))
+        detail = f"{answer['errorType']}: {answer['error']}"
+    except (ValueError, SyntaxError, TypeError, KeyError, orjson.JSONDecodeError):
+        return f"HTTP {status}"
+    return f"HTTP {status} ({printable(_clip(str(detail).rstrip('.')))})"
+
+
+def _request_failure(exc: requests.RequestException) -> str:
+    """What went wrong on the way, in words: requests' own text repeats the request URL."""
+    if isinstance(exc, requests.Timeout):
+        return "the connection timed out"
+    if isinstance(exc, requests.exceptions.SSLError):
+        return "the TLS handshake failed"
+    text = str(exc)
+    for needle, words in _CONNECT_FAILURES:
+        if needle in text:
+            return words
+    errno = _ERRNO.search(text)
+    if errno is not None:
+        return _clip(errno.group(1).strip().rstrip(".").lower())
+    return type(exc).__name__
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= _DETAIL_CHARS else text[:_DETAIL_CHARS] + "…"
 
 
 def _short(exc: BaseException) -> str:

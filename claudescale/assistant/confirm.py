@@ -33,6 +33,7 @@ from pydantic import BaseModel, Field
 from claudescale.assistant.outputs import error, ok, verdict_out
 from claudescale.assistant.proposals import StoredProposal
 from claudescale.assistant.runtime import Assistant
+from claudescale.control.change_requests import decide_commands, request_change
 from claudescale.core.risk import Change, Risk, assess, recent_actions
 from claudescale.core.text import printable
 from claudescale.core.values import (
@@ -44,7 +45,6 @@ from claudescale.core.values import (
     WorkloadState,
     block,
 )
-from claudescale.engine.human_control import change_record, ttl_for
 
 INPUT_REQUIRED_VERSION = "2026-07-28"
 CONFIRMED = "confirmed by the user through MCP elicitation"
@@ -155,11 +155,7 @@ async def carry_out(
     """The user accepted: record their approval of exactly this change (bound to ``state``),
     then let the executor judge and make it."""
     approvals = a.executor.control.approvals
-    approval, token = approvals.create(
-        change_record(state, proposal, risk),
-        ttl_s=ttl_for(a.settings, state.ref),
-        reuse_pending=False,
-    )
+    approval, token = request_change(a.executor.control, a.settings, state, proposal, risk)
     granted = approvals.approve(approval.id, actor=actor, token=token, reason=CONFIRMED)
     if not granted.ok:
         return block(granted.code, granted.message, state.replicas, proposal.target_replicas)
@@ -196,17 +192,14 @@ def not_confirmed(
         )
     else:
         pending = replace(proposal, actor=f"mcp:{client}")
-        approval, _ = a.executor.control.approvals.create(
-            change_record(state, pending, risk), ttl_s=ttl_for(a.settings, ref), reuse_pending=False
-        )
+        approval, _ = request_change(a.executor.control, a.settings, state, pending, risk)
         approval_id = approval.id
         left_s = max(0.0, approval.expires_at - a.clock.wall())
         verdict = Verdict(
             Outcome.PENDING,
             Code.APPROVAL_REQUIRED,
             f"Nothing was changed: {why}. The change waits as approval {approval.id}: a person "
-            f"can run `claudescale approve {approval.id}` (or `claudescale reject "
-            f"{approval.id}`) within {left_s:.0f} s.",
+            f"can run {decide_commands(a.settings, approval.id)} within {left_s:.0f} s.",
             before,
             after,
             approval_id=approval.id,

@@ -6,7 +6,9 @@ them, and only while a change could be allowed (above the band below the maximum
 scale-down threshold above the minimum): CPU left the band around the target, crossed the
 scale-down threshold, a refusal cleared, or CPU has stayed off target for ``off_target_s``.
 The rules decide for every other workload, every cycle, as they always can. The provider's
-hourly budget is kept by the provider proposer itself. Bookkeeping on the monotonic clock,
+hourly budget is kept by the provider proposer itself; when the model was not asked after
+all (no sampling client connected, no budget left), the change still counts as unseen and
+is put to it on the next cycle that can ask. Bookkeeping on the monotonic clock,
 no I/O.
 """
 
@@ -90,6 +92,9 @@ class ChangeTriggered:
         self._clock = clock
         self._off_target_s = off_target_s
         self._seen: dict[WorkloadRef, _Seen] = {}
+        self.consulted = False
+        """Whether the last ``propose`` asked the model (read by the service's telemetry,
+        which counts consults)."""
 
     def matters(self, situation: WorkloadSituation, now: float) -> bool:
         """Whether the model should be asked about this workload now."""
@@ -107,6 +112,7 @@ class ChangeTriggered:
         now = self._clock.now()
         chosen = [s for s in situations if self.matters(s, now)]
         asked_about = {s.ref for s in chosen}
+        earlier = {ref: self._seen.get(ref) for ref in asked_about}
         for situation in situations:
             band = band_of(situation, self._target, self._tolerance)
             before = self._seen.get(situation.ref)
@@ -116,6 +122,16 @@ class ChangeTriggered:
                 refused=_refused(situation),
                 consulted_at=now if asked or before is None else before.consulted_at,
             )
+        self.consulted = False
         if not chosen:
             return []
-        return await self.inner.propose(chosen)
+        try:
+            return await self.inner.propose(chosen)
+        finally:
+            self.consulted = getattr(self.inner, "consulted", True)
+            if not self.consulted:  # nobody was asked (no client, no budget): ask next time
+                for ref, seen in earlier.items():
+                    if seen is None:
+                        self._seen.pop(ref, None)
+                    else:
+                        self._seen[ref] = seen

@@ -18,7 +18,8 @@ from types import TracebackType
 from typing import Any
 
 from claudescale.assistant.consult import ModelUnavailable, consult
-from claudescale.config import ProviderSettings, Settings
+from claudescale.config import Settings
+from claudescale.config.assistant import ProviderSettings
 from claudescale.core.prompt import SYSTEM_PROMPT
 from claudescale.core.situation import WorkloadSituation
 from claudescale.core.values import Proposal, Source
@@ -72,6 +73,8 @@ class ProviderProposer:
         """Where consults are recorded; set once the service has opened its audit log."""
         self._calls: deque[float] = deque()
         self._skipping = False
+        self.consulted = False
+        """Whether the last ``propose`` called the API (for the service's telemetry)."""
 
     async def __aenter__(self) -> ProviderProposer:
         return self
@@ -85,7 +88,8 @@ class ProviderProposer:
         await self._client.close()
 
     async def propose(self, situations: Sequence[WorkloadSituation]) -> list[Proposal]:
-        if not situations or not self._within_budget():
+        self.consulted = bool(situations) and self._within_budget()
+        if not self.consulted:
             return []
         return await consult(
             self._ask,

@@ -14,7 +14,7 @@ from typing import Any
 
 from mcp.server.mcpserver import MCPServer
 
-from claudescale.assistant import tools
+from claudescale.assistant import listings, tools
 from claudescale.assistant.runtime import Assistant
 from claudescale.core.prompt import escape_identifier
 from claudescale.core.values import WorkloadRef
@@ -26,7 +26,7 @@ def _json(data: Any) -> str:
     return json.dumps(data, ensure_ascii=False, sort_keys=True)
 
 
-def register_resources(server: MCPServer, a: Assistant) -> None:
+def register_resources(server: MCPServer, a: Assistant, *, read_only: bool = False) -> None:
     async def status() -> str:
         result = await tools.get_status(a)
         return _json(result.structured_content)
@@ -46,7 +46,7 @@ def register_resources(server: MCPServer, a: Assistant) -> None:
         )
 
     def recent() -> str:
-        result = tools.get_audit_log(a, None, None, RECENT_AUDIT_RECORDS, None)
+        result = listings.get_audit_log(a, None, None, RECENT_AUDIT_RECORDS, None)
         return _json(result.structured_content)
 
     async def workload(namespace: str, name: str) -> str:
@@ -68,12 +68,17 @@ def register_resources(server: MCPServer, a: Assistant) -> None:
         """Review one workload's scaling with claudescale's tools, and propose a change only
         if the numbers call for one."""
         shown = f"{escape_identifier(namespace)}/{escape_identifier(name)}"
+        then = (
+            "This server is read-only: do not try to apply it."
+            if read_only
+            else "Only then call apply_scaling: it asks me to confirm."
+        )
         return (
             f"Review the scaling of the Deployment {shown} with claudescale. Call get_status "
             f"and get_metrics for {shown}, and get_situation. If its CPU is well away from the "
             "target and the cooldowns allow it, call propose_scaling with the target and one "
-            "sentence of reasons with the numbers, show me the verdict and the risk, and only "
-            "then call apply_scaling: it asks me to confirm. Otherwise say why holding is right."
+            f"sentence of reasons with the numbers, and show me the verdict and the risk. {then} "
+            "Otherwise say why holding is right."
         )
 
     server.resource("claudescale://status", mime_type="application/json")(status)

@@ -23,7 +23,7 @@ from claudescale.core.values import CpuReading, WorkloadRef, WorkloadState
 from claudescale.engine.executor import Executor
 from claudescale.engine.poll_loop import Controller
 from claudescale.errors import ClusterError, MetricsUnavailable, NotFound
-from claudescale.ports import AuditSink, Clock, Cluster, MetricsSource
+from claudescale.ports import AuditSink, Clock, Cluster, MetricsSource, Probe
 
 SERIES_POINTS = 720
 """Readings kept per workload (an hour at one reading every 5 s)."""
@@ -56,6 +56,11 @@ class RecordingMetrics:
             series = self._series.setdefault(state.ref, deque(maxlen=self._points))
             series.append(Point(wall, percent, state.replicas))
         return readings
+
+    async def probe(self) -> None:
+        """``ports.Probe``, passed on to the wrapped source (which answers when it has none)."""
+        if isinstance(self._inner, Probe):
+            await self._inner.probe()
 
     def series(self, ref: WorkloadRef, since: float) -> list[Point]:
         return [p for p in self._series.get(ref, ()) if p.at >= since]

@@ -69,6 +69,9 @@ class SamplingHub:
         if session.protocol_version in MODERN_PROTOCOL_VERSIONS:
             return
         self._sessions.append(session)
+        # Forgotten when its connection closes (no public accessor for it in mcp 2.3), so
+        # that the loop does not spend a cycle's consult on a client that is gone.
+        session._connection.exit_stack.callback(self.forget, session)
 
     def newest(self) -> ServerSession | None:
         return self._sessions[-1] if self._sessions else None
@@ -88,9 +91,12 @@ class SamplingProposer:
         self._settings = settings
         self.audit = audit
         """Where consults are recorded; set once the service has opened its audit log."""
+        self.consulted = False
+        """Whether the last ``propose`` asked a client (for the service's telemetry)."""
 
     async def propose(self, situations: Sequence[WorkloadSituation]) -> list[Proposal]:
         session = self._hub.newest()
+        self.consulted = session is not None and bool(situations)
         if session is None or not situations:
             return []  # nobody to ask: the rules decide, nothing to record
         return await consult(

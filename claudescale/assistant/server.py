@@ -5,13 +5,16 @@ Layer: edge (the MCP assistant; the only package besides the adapters that impor
 and result fields are a contract (issue 10). Read-only tools say so (``readOnlyHint``);
 ``apply_scaling`` and ``rollback`` are destructive and ask the user first
 (``claudescale.assistant.confirm``); ``read_only=True`` leaves every mutating tool out.
-Every result has an output schema and structured content. No ``from __future__ import
+Every result has an output schema and structured content. The resources and the prompt are
+in ``claudescale.assistant.resources``, subscriptions to them in
+``claudescale.assistant.updates``. No ``from __future__ import
 annotations`` here: the SDK reads the tools' annotations, and the resolvers they name are
 local to ``build_server``.
 """
 
 import inspect
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from mcp.server.mcpserver import Context, Elicit, MCPServer, Resolve
@@ -19,7 +22,7 @@ from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
 from claudescale import __version__
-from claudescale.assistant import tools
+from claudescale.assistant import listings, tools
 from claudescale.assistant.confirm import (
     Answer,
     Confirmation,
@@ -44,6 +47,7 @@ from claudescale.assistant.outputs import (
 from claudescale.assistant.resources import register_resources
 from claudescale.assistant.rollback import ask_rollback, roll_back
 from claudescale.assistant.runtime import Assistant
+from claudescale.assistant.updates import ResourceUpdates
 
 INSTRUCTIONS = (
     "claudescale scales Kubernetes Deployments within guardrails. Read with get_status, "
@@ -65,9 +69,17 @@ OptionalNamespace = Annotated[
 OptionalName = Annotated[str | None, Field(None, max_length=253, description="Only this name.")]
 
 
-def build_server(a: Assistant, *, read_only: bool = False) -> MCPServer:
+def build_server(
+    a: Assistant, *, read_only: bool = False, updates: ResourceUpdates | None = None
+) -> MCPServer:
+    """The server; with ``updates``, clients may subscribe to the resources (see
+    ``claudescale.assistant.updates``; its sender runs beside the server)."""
     server: MCPServer = MCPServer(
-        "claudescale", instructions=INSTRUCTIONS, version=__version__, log_level="WARNING"
+        "claudescale",
+        instructions=INSTRUCTIONS,
+        version=__version__,
+        log_level="WARNING",
+        subscriptions=None if updates is None else updates.bus,
     )
 
     async def get_status() -> Annotated[CallToolResult, StatusOut]:
@@ -119,13 +131,13 @@ def build_server(a: Assistant, *, read_only: bool = False) -> MCPServer:
 
     def list_proposals() -> Annotated[CallToolResult, ProposalsOut]:
         """Open previews, and changes waiting for (or given) a person's approval."""
-        return tools.list_proposals(a)
+        return listings.list_proposals(a)
 
     def list_snapshots(
         namespace: OptionalNamespace = None, name: OptionalName = None
     ) -> Annotated[CallToolResult, SnapshotsOut]:
         """Workload states kept before each write (the newest 100), for rollback."""
-        return tools.list_snapshots(a, namespace, name)
+        return listings.list_snapshots(a, namespace, name)
 
     async def ask_roll_back(
         snapshot_id: str, ctx: Context
@@ -144,16 +156,26 @@ def build_server(a: Assistant, *, read_only: bool = False) -> MCPServer:
     def get_audit_log(
         namespace: OptionalNamespace = None,
         name: OptionalName = None,
-        limit: Annotated[int, Field(ge=1, le=tools.MAX_AUDIT_RECORDS)] = 50,
-        since_unix_s: Annotated[float | None, Field(None, description="Unix seconds.")] = None,
+        limit: Annotated[int, Field(ge=1, le=listings.MAX_AUDIT_RECORDS)] = 50,
+        since: Annotated[
+            datetime | None,
+            Field(
+                None,
+                description="Only records from this time on: ISO 8601 (as the results' "
+                "`at` fields; UTC when it names no zone) or Unix seconds.",
+            ),
+        ] = None,
     ) -> Annotated[CallToolResult, AuditOut]:
         """The newest audit records (every decision, who asked and why), optionally of one
         workload and since a time."""
-        return tools.get_audit_log(a, namespace, name, limit, since_unix_s)
+        since_unix_s = None
+        if since is not None:
+            since_unix_s = (since if since.tzinfo else since.replace(tzinfo=UTC)).timestamp()
+        return listings.get_audit_log(a, namespace, name, limit, since_unix_s)
 
     def reconcile_now() -> Annotated[CallToolResult, ReconcileOut]:
         """Start the poll loop's next cycle now."""
-        return tools.reconcile_now(a)
+        return listings.reconcile_now(a)
 
     read: list[Callable[..., Any]] = [get_status, get_metrics, get_situation, propose_scaling]
     read += [list_proposals, list_snapshots, get_audit_log]
@@ -163,7 +185,9 @@ def build_server(a: Assistant, *, read_only: bool = False) -> MCPServer:
         _add(server, apply_scaling, DESTRUCTIVE)
         _add(server, rollback, DESTRUCTIVE)
         _add(server, reconcile_now, ToolAnnotations(read_only_hint=False, destructive_hint=False))
-    register_resources(server, a)
+    register_resources(server, a, read_only=read_only)
+    if updates is not None:
+        updates.install(server)
     return server
 
 

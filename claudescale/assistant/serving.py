@@ -1,18 +1,21 @@
-"""``claudescale serve``: the service (loop, executor, approvals) with an MCP server beside it.
+"""The service (loop, executor, approvals) with its model proposers and an MCP server beside it.
 
-Layer: edge (the MCP assistant). ``serve_assistant`` builds the ``Service`` (which opens the
-audit log and so takes the state-directory lock: a second instance for the same state
-refuses to start), the ``Assistant`` on its parts and the MCP server, then runs the service
-and one MCP transport together: stdio (one client, the process's stdin and stdout; nothing
-else is written to stdout) or streamable HTTP. The service stops when the stdio client goes
-away, on SIGTERM or SIGINT, or when a root loop fails; the transport stops with it.
+Layer: edge (the MCP assistant). The one assembly ``claudescale serve`` and ``claudescale
+run`` share. ``serve_assistant`` builds the ``Service`` (which opens the audit log and so
+takes the state-directory lock: a second instance for the same state refuses to start), the
+``Assistant`` on its parts and the MCP server, then runs the service, the resource-update
+sender and at most one MCP transport together: stdio (one client, the process's stdin and
+stdout; nothing else is written to stdout), streamable HTTP, or none (``run`` without
+``mcp.enabled``). ``model_proposers`` opens the provider proposer when ``provider.enabled``
+is set. The service stops when the stdio client goes away, on SIGTERM or SIGINT, or when a
+root loop fails; the transport stops with it.
 """
 
 from __future__ import annotations
 
 import logging
-import signal
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -20,14 +23,22 @@ import anyio
 from mcp.server.mcpserver import MCPServer
 
 from claudescale.assistant.economy import ChangeTriggered
-from claudescale.assistant.http import check_bind, http_app, serve_http
+from claudescale.assistant.http import check_bind, http_app, read_token, serve_http
 from claudescale.assistant.provider import ProviderProposer
 from claudescale.assistant.runtime import Assistant, RecordingMetrics
 from claudescale.assistant.sampling import SamplingHub, SamplingProposer
 from claudescale.assistant.server import build_server
+from claudescale.assistant.updates import ResourceUpdates
 from claudescale.config import Settings
-from claudescale.engine.service import Service
-from claudescale.ports import Clock, Cluster, MetricsSource, Proposer
+from claudescale.engine.service import Service, stop_on_signal
+from claudescale.ports import (
+    Clock,
+    Cluster,
+    EventRecorder,
+    Leadership,
+    MetricsSource,
+    Proposer,
+)
 
 log = logging.getLogger(__name__)
 
@@ -39,11 +50,43 @@ class Transport(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class ServeOptions:
-    transport: Transport = Transport.STDIO
+    transport: Transport | None = Transport.STDIO
+    """None: no MCP endpoint (the loop still consults the models)."""
     read_only: bool = False
     host: str = "127.0.0.1"
     port: int = 8765
     token: str | None = None
+
+
+def options_for_run(settings: Settings) -> ServeOptions:
+    """``run``'s MCP endpoint from the ``mcp`` settings: streamable HTTP when enabled, under
+    the same rules as ``serve --transport http`` (ConfigError for a non-loopback bind
+    without a token, or a token file or variable that holds none)."""
+    mcp = settings.mcp
+    if not mcp.enabled:
+        return ServeOptions(transport=None)
+    token = read_token(mcp.token_file, mcp.token_env)
+    check_bind(mcp.host, token)
+    return ServeOptions(Transport.HTTP, mcp.read_only, mcp.host, mcp.port, token)
+
+
+@asynccontextmanager
+async def model_proposers(settings: Settings, clock: Clock) -> AsyncIterator[list[Proposer]]:
+    """The provider proposer when ``provider.enabled`` (ConfigError without its SDK or key),
+    its HTTP client closed at the end; no proposers otherwise."""
+    if not settings.provider.enabled:
+        yield []
+        return
+    async with ProviderProposer(settings, clock) as provider:
+        yield [provider]
+
+
+@dataclass(frozen=True, slots=True)
+class Assembled:
+    service: Service
+    assistant: Assistant
+    server: MCPServer
+    updates: ResourceUpdates
 
 
 def assemble(
@@ -54,16 +97,30 @@ def assemble(
     clock: Clock,
     read_only: bool,
     proposers: Sequence[Proposer] = (),
-) -> tuple[Service, Assistant, MCPServer]:
+    sample_clients: bool = True,
+    leadership: Leadership | None = None,
+    events: EventRecorder | None = None,
+) -> Assembled:
     """The service, the assistant on its parts, and the MCP server, whose handshake-era
-    clients that offer sampling are asked first (then ``proposers``, then the rules), each
-    only about workloads whose situation changed enough (``ChangeTriggered``). Opening the
-    audit log takes the state-directory lock (AuditError when another process holds it)."""
+    clients that offer sampling are asked first (unless ``sample_clients`` is false: no
+    endpoint, no clients), then ``proposers``, then the rules, each model only about
+    workloads whose situation changed enough (``ChangeTriggered``). Every verdict marks the
+    resources it changes for the subscribers. Opening the audit log takes the
+    state-directory lock (AuditError when another process holds it)."""
     recording = RecordingMetrics(metrics, clock)
     hub = SamplingHub()
     sampling = SamplingProposer(hub, settings)
-    models = [ChangeTriggered(model, settings, clock) for model in (sampling, *proposers)]
-    service = Service(settings, cluster=cluster, metrics=recording, clock=clock, proposers=models)
+    asked = (sampling, *proposers) if sample_clients else tuple(proposers)
+    models = [ChangeTriggered(model, settings, clock) for model in asked]
+    service = Service(
+        settings,
+        cluster=cluster,
+        metrics=recording,
+        clock=clock,
+        proposers=models,
+        leadership=leadership,
+        events=events,
+    )
     sampling.audit = service.audit
     for proposer in proposers:
         if isinstance(proposer, ProviderProposer) and proposer.audit is None:
@@ -78,9 +135,11 @@ def assemble(
         audit_path=service.audit.path,
         clock=clock,
     )
-    server = build_server(assistant, read_only=read_only)
+    updates = ResourceUpdates()
+    service.executor.on_verdict = updates.notice
+    server = build_server(assistant, read_only=read_only, updates=updates)
     hub.install(server)
-    return service, assistant, server
+    return Assembled(service, assistant, server, updates)
 
 
 async def serve_assistant(
@@ -92,17 +151,25 @@ async def serve_assistant(
     clock: Clock,
     ready: anyio.Event | None = None,
     proposers: Sequence[Proposer] = (),
+    leadership: Leadership | None = None,
+    events: EventRecorder | None = None,
 ) -> None:
+    """Run until stopped; ``ready`` is set once the service and the transport serve.
+    ``leadership`` and ``events``: leader election and Kubernetes Events (``Service``)."""
     if options.transport is Transport.HTTP:
         check_bind(options.host, options.token)  # before anything starts
-    service, _, server = assemble(
+    parts = assemble(
         settings,
         cluster=cluster,
         metrics=metrics,
         clock=clock,
         read_only=options.read_only,
         proposers=proposers,
+        sample_clients=options.transport is not None,
+        leadership=leadership,
+        events=events,
     )
+    service, server = parts.service, parts.server
     started = anyio.Event()
 
     async def transport() -> None:
@@ -112,7 +179,8 @@ async def serve_assistant(
                 if ready is not None:
                     ready.set()
                 await server.run_stdio_async()  # returns when the client closes stdin
-            else:
+                return
+            if options.transport is Transport.HTTP:
                 app = http_app(server, options.host, options.port, options.token)
                 port = await tg.start(serve_http, app, options.host, options.port)
                 url = f"http://{options.host}:{port}/mcp"
@@ -120,23 +188,15 @@ async def serve_assistant(
                     f"MCP over streamable HTTP on {url}.",
                     extra={"event": "mcp_listening", "url": url, "port": port},
                 )
-                if ready is not None:
-                    ready.set()
-                await anyio.sleep_forever()
+            if ready is not None:
+                ready.set()
+            await anyio.sleep_forever()
         finally:
             service.stop()
 
     async with anyio.create_task_group() as tg:
-        tg.start_soon(_stop_on_signals, service)
+        tg.start_soon(stop_on_signal, service)
+        await tg.start(parts.updates.notify_forever)
         tg.start_soon(transport)
         await service.run(ready=started)
         tg.cancel_scope.cancel()
-
-
-async def _stop_on_signals(service: Service) -> None:
-    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-        async for signum in signals:
-            name = signal.Signals(signum).name
-            log.info(f"{name} received; stopping.", extra={"event": "signal", "signal": name})
-            service.stop()
-            return

@@ -1,32 +1,25 @@
-"""What the read-only tools and ``propose_scaling`` do, on the running service's parts.
+"""What ``get_status``, ``get_metrics``, ``get_situation`` and ``propose_scaling`` do.
 
 Layer: edge (the MCP assistant). Each function takes the ``Assistant`` and the tool's
 arguments and returns a ``CallToolResult`` (structured content, or an ``isError`` result with
 a sentence the model can act on). None of them changes the cluster; ``propose_scaling`` only
-stores a preview under a single-use ID (``claudescale.assistant.proposals``).
+stores a preview under a single-use ID (``claudescale.assistant.proposals``). The listing
+tools are in ``claudescale.assistant.listings``.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections import deque
-from typing import Any
 
 from mcp.types import CallToolResult
 
+from claudescale.assistant.consult import prompt_for
 from claudescale.assistant.outputs import (
-    ApprovalOut,
-    AuditOut,
     DecisionOut,
     MetricsOut,
     PointOut,
     PreviewOut,
-    ProposalOut,
-    ProposalsOut,
-    ReconcileOut,
     SituationOut,
-    SnapshotOut,
-    SnapshotsOut,
     StatusOut,
     WorkloadStatusOut,
     error,
@@ -35,17 +28,14 @@ from claudescale.assistant.outputs import (
 )
 from claudescale.assistant.proposals import preview
 from claudescale.assistant.runtime import Assistant, ReadFailed
-from claudescale.audit import RecordFilter, select_records
+from claudescale.control.change_requests import ttl_for
 from claudescale.control.overrides import apply as apply_overrides
-from claudescale.core.prompt import SYSTEM_PROMPT, render_summary
+from claudescale.core.prompt import SYSTEM_PROMPT
 from claudescale.core.situation import LastDecision, WorkloadSituation, cooldowns_remaining_s
 from claudescale.core.values import Action, Code, CpuReading, WorkloadRef
-from claudescale.engine.human_control import ttl_for
 from claudescale.engine.loop_memory import Decision
 from claudescale.engine.proposers import situation_of
-from claudescale.errors import AuditError, NotFound, StateError
-
-MAX_AUDIT_RECORDS = 500
+from claudescale.errors import NotFound, StateError
 
 
 def unknown_workload(ref: WorkloadRef) -> CallToolResult:
@@ -145,23 +135,12 @@ async def situations(a: Assistant) -> list[WorkloadSituation]:
     ]
 
 
-def prompt_for(a: Assistant, found: list[WorkloadSituation]) -> str:
-    """The user message a model proposer is sent about ``found``."""
-    loop = a.settings.loop
-    return render_summary(
-        found,
-        target_cpu_percent=loop.target_cpu_percent,
-        tolerance=loop.tolerance,
-        lookahead_s=loop.lookahead_s,
-    )
-
-
 async def get_situation(a: Assistant) -> CallToolResult:
     try:
         found = await situations(a)
     except ReadFailed as exc:
         return error(Code.WRITE_FAILED, str(exc))
-    return ok(SituationOut(system_prompt=SYSTEM_PROMPT, prompt=prompt_for(a, found)))
+    return ok(SituationOut(system_prompt=SYSTEM_PROMPT, prompt=prompt_for(a.settings, found)))
 
 
 async def propose_scaling(
@@ -229,85 +208,5 @@ async def propose_scaling(
             risk=result.risk.level.value if result.risk else None,
             proposal_id=stored.id if stored else None,
             expires_at=iso(stored.expires_at) if stored else None,
-        )
-    )
-
-
-def list_proposals(a: Assistant) -> CallToolResult:
-    proposals = [
-        ProposalOut(
-            proposal_id=p.id,
-            workload=str(p.ref),
-            from_replicas=p.from_replicas,
-            to_replicas=p.to_replicas,
-            reason=p.reason,
-            risk=p.risk.level.value,
-            expires_at=iso(p.expires_at),
-        )
-        for p in a.book.open()
-    ]
-    try:
-        pending = a.executor.control.approvals.list()
-    except StateError as exc:
-        return error(Code.WRITE_FAILED, str(exc))
-    approvals = [
-        ApprovalOut(
-            approval_id=p.id,
-            workload=p.workload,
-            from_replicas=p.from_replicas,
-            to_replicas=p.to_replicas,
-            source=p.source,
-            status=p.status.value,
-            expires_at=iso(p.expires_at),
-        )
-        for p in pending
-    ]
-    return ok(ProposalsOut(proposals=proposals, approvals=approvals))
-
-
-def list_snapshots(a: Assistant, namespace: str | None, name: str | None) -> CallToolResult:
-    workload = f"{namespace}/{name}" if namespace and name else None
-    try:
-        found = [
-            s
-            for s in a.executor.control.snapshots.list(workload)
-            if namespace is None or s.ref.namespace == namespace
-        ]
-    except StateError as exc:
-        return error(Code.WRITE_FAILED, str(exc))
-    snapshots = [
-        SnapshotOut(
-            snapshot_id=s.id,
-            workload=s.workload,
-            replicas=s.replicas,
-            taken_at=iso(s.taken_at),
-            before_change=f"{s.replicas}→{s.to_replicas} by {s.actor}",
-        )
-        for s in found[-100:]
-    ]
-    return ok(SnapshotsOut(snapshots=snapshots))
-
-
-def get_audit_log(
-    a: Assistant, namespace: str | None, name: str | None, limit: int, since_unix_s: float | None
-) -> CallToolResult:
-    workload = f"{namespace}/{name}" if namespace and name else None
-    wanted = RecordFilter(since_ts=since_unix_s, workload=workload)
-    kept: deque[dict[str, Any]] = deque(maxlen=min(limit, MAX_AUDIT_RECORDS))
-    try:
-        for record in select_records(a.audit_path, wanted):
-            if namespace is None or str(record.get("workload", "")).startswith(f"{namespace}/"):
-                kept.append(record)
-    except AuditError as exc:
-        return error(Code.WRITE_FAILED, f"The audit log cannot be read: {exc}")
-    return ok(AuditOut(records=list(kept)))
-
-
-def reconcile_now(a: Assistant) -> CallToolResult:
-    a.controller.reconcile_now()
-    return ok(
-        ReconcileOut(
-            requested=True,
-            message="The poll loop starts its next cycle now, not at the end of its interval.",
         )
     )

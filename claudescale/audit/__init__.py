@@ -12,7 +12,12 @@ writes ``external_change``, ``external_controller_set``, ``external_controller_c
 ``restart`` and ``seeded``; the gatekeeper writes the approval, snapshot and override events
 (see ``claudescale.control.store_events``); the loop writes ``blind``, ``sight_restored``,
 ``proposer_unavailable``, ``cycle``, ``shutdown`` and ``shutdown_abandoned``; the log itself
-writes ``torn_tail``.
+writes ``torn_tail`` and ``retention``; the executor's memory writes ``cooldown_anchored`` (the
+cluster's ``managedFields`` time started the cooldowns) and ``restart`` with ``damage`` when the
+log did not verify; ``claudescale audit seal`` starts a new chain with ``sealed``.
+
+The chain's end is anchored in ``<log>.checkpoint`` and, once retention deleted old segments,
+its start in ``<log>.anchor`` (``claudescale.audit.checkpoint``).
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from __future__ import annotations
 from claudescale.audit.format import ENVELOPE_KEYS, ZERO_HASH, Segment, list_segments
 from claudescale.audit.log import AuditLog
 from claudescale.audit.reader import RecordFilter, iter_records, select_records
-from claudescale.audit.recovery import Recovery, recovery_records
+from claudescale.audit.recovery import Recovery, recover_from, recovery_records
 from claudescale.audit.verify import VerifyResult, verify
 
 __all__ = [
@@ -33,6 +38,7 @@ __all__ = [
     "VerifyResult",
     "iter_records",
     "list_segments",
+    "recover_from",
     "recovery_records",
     "select_records",
     "verify",

@@ -105,9 +105,12 @@ class ChainChecker:
     so a reader that wants to go on after the first problem can.
     """
 
-    def __init__(self) -> None:
-        self.expected_seq = 0
-        self.prev_hash = ZERO_HASH
+    def __init__(self, start_seq: int = 0, start_prev: str = ZERO_HASH) -> None:
+        """``start_seq`` and ``start_prev``: where the kept chain starts (seq 0 and the zero
+        hash unless retention deleted older segments)."""
+        self.expected_seq = start_seq
+        self.start_seq = start_seq
+        self.prev_hash = start_prev
         self.records = 0
 
     def check(self, line: bytes) -> CheckedLine | LineProblem:
@@ -127,7 +130,7 @@ class ChainChecker:
         expected = self.expected_seq
         if line.seq > expected:
             missing = _seq_range(expected, line.seq - 1)
-            if expected == 0:
+            if self.records == 1 and expected == self.start_seq:
                 return LineProblem(line.seq, f"the log starts at seq {line.seq}; {missing} missing")
             return LineProblem(
                 line.seq, f"expected seq {expected} here; {missing} missing (deleted or moved)"

@@ -8,41 +8,33 @@ simulated restart in one process (replay) may open the log again; it must then s
 old ``AuditLog``, whose ``close()`` also releases the process's lock.
 
 Appends are synchronous: one ``os.write`` of one line, with no user-space buffer to flush;
-``durable=True`` also fsyncs before returning (intents, before any cluster write).
+``durable=True`` also fsyncs before returning (intents, before any cluster write) and then
+rewrites the checkpoint (``claudescale.audit.checkpoint``), as ``close()`` does. A log whose
+end does not match its checkpoint, or that a recovery found damaged (``distrust``), keeps its
+old checkpoint until an operator seals it, so the damage stays visible to every restart.
 """
 
 from __future__ import annotations
 
 import errno
-import fcntl
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any, BinaryIO
+from typing import Any
 
 import orjson
 
+from claudescale.audit.checkpoint import Anchor, check_tail, checkpoint_path, write_anchor
+from claudescale.audit.files import FILE_MODE, cut_torn_tail, lock_log, read_tail, sync_directory
 from claudescale.audit.format import (
     ENVELOPE_KEYS,
-    ZERO_HASH,
-    LineProblem,
     encode_record,
-    list_segments,
-    parse_line,
     rotated_path,
 )
-from claudescale.audit.tail import (
-    CHUNK_BYTES,
-    byte_at,
-    last_newline_before,
-    line_ending_at,
-    sha256_range,
-)
+from claudescale.audit.retention import NO_RETENTION, Retention, apply_retention
 from claudescale.errors import AuditError
 from claudescale.ports import Clock
-
-_FILE_MODE = 0o640
 
 
 class AuditLog:
@@ -59,6 +51,7 @@ class AuditLog:
         clock: Clock,
         *,
         fsync: Callable[[int], None] = os.fsync,
+        retention: Retention = NO_RETENTION,
     ) -> None:
         if rotate_bytes <= 0:
             raise ValueError(f"rotate_bytes must be positive, not {rotate_bytes}.")
@@ -66,15 +59,21 @@ class AuditLog:
         self._rotate_bytes = rotate_bytes
         self._clock = clock
         self._fsync = fsync
+        self._retention = retention
+        self._retention_due = False
         self._fd = -1
         self._lock_fd = -1
         self._broken: str | None = None
+        self._distrusted: str | None = None
+        self._checkpoint: Anchor | None = None
+        self._anchoring = False
         self._size = 0
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._lock_fd = self._lock()
-            torn = self._cut_torn_tail()
-            self._next_seq, self._last_hash, self._last_number = self._read_tail()
+            torn = cut_torn_tail(self.path, self._fsync)
+            self._next_seq, self._last_hash, self._last_number = read_tail(self.path)
+            self._check_end()
             self._open_newest()
         except OSError as exc:
             self.close()
@@ -88,6 +87,8 @@ class AuditLog:
             except BaseException:
                 self.close()
                 raise
+        # Only once the caller could verify the log may a new checkpoint replace the old one.
+        self._anchoring = True
 
     @property
     def next_seq(self) -> int:
@@ -98,6 +99,17 @@ class AuditLog:
     def last_hash(self) -> str:
         """The hash of the newest record (64 zeros when the log is empty)."""
         return self._last_hash
+
+    @property
+    def anchor_problem(self) -> str | None:
+        """Why the checkpoint is kept as it is (the log's end does not match it, or a
+        recovery found the log damaged); None while every durable append re-anchors."""
+        return self._distrusted
+
+    def distrust(self, problem: str) -> None:
+        """The log did not verify: keep the old checkpoint from now on, so every restart
+        finds the damage again until ``claudescale audit seal`` starts a new chain."""
+        self._distrusted = problem
 
     def append(self, kind: str, fields: Mapping[str, Any], *, durable: bool = False) -> int:
         """Append one record and return its seq; with ``durable`` it is on disk on return.
@@ -144,9 +156,35 @@ class AuditLog:
                 # disk is unknown, so no later record may claim to follow this one.
                 self._broken = f"The audit log {self.path} failed to sync and must be reopened."
                 raise AuditError(f"Cannot sync the audit log {self.path}: {exc}.") from exc
+            self._anchor()
+        if self._retention_due:
+            self._retention_due = False
+            self.apply_retention()
         return seq
 
+    def apply_retention(self) -> list[str]:
+        """Delete the rotated segments the retention settings no longer keep, and record it;
+        nothing while the chain is distrusted or not yet anchored. Returns the names."""
+        if self._distrusted is not None or self._checkpoint is None or not self._anchoring:
+            return []
+        deleted = apply_retention(
+            self.path,
+            self._retention,
+            wall_now=self._clock.wall(),
+            checkpoint_seq=self._checkpoint.seq,
+            fsync=self._fsync,
+        )
+        if deleted:
+            self.append("retention", {"deleted": deleted})
+        return deleted
+
     def close(self) -> None:
+        if self._fd >= 0 and self._broken is None and self._next_seq > 0:
+            try:
+                self._fsync(self._fd)
+                self._anchor()
+            except (OSError, AuditError):
+                pass  # the checkpoint lags behind the end; verifying still passes
         for fd in (self._fd, self._lock_fd):
             if fd >= 0:
                 os.close(fd)
@@ -162,6 +200,31 @@ class AuditLog:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+    # The checkpoint.
+
+    def _anchor(self) -> None:
+        """Record the newest (synced) record as the checkpoint, unless it must be kept."""
+        if not self._anchoring or self._distrusted is not None:
+            return
+        anchor = Anchor(self._next_seq - 1, self._last_hash)
+        if anchor == self._checkpoint:
+            return
+        try:
+            write_anchor(checkpoint_path(self.path), anchor, self._fsync)
+        except OSError as exc:
+            self._broken = f"The audit log {self.path} could not be anchored and must be reopened."
+            raise AuditError(
+                f"Cannot write the checkpoint of the audit log {self.path}: {exc}."
+            ) from exc
+        self._checkpoint = anchor
+
+    def _check_end(self) -> None:
+        """Compare the newest record with the checkpoint, cheaply (the tail only); the full
+        check is ``verify``'s."""
+        self._checkpoint, self._distrusted = check_tail(
+            self.path, self._next_seq - 1, self._last_hash
+        )
 
     # Writing and rotating.
 
@@ -204,6 +267,7 @@ class AuditLog:
             self._sync_directory()
             self._last_number = number
             self._open_newest()
+            self._retention_due = self._retention.active
         except OSError as exc:
             self._broken = f"The audit log {self.path} could not be rotated and must be reopened."
             raise AuditError(
@@ -213,96 +277,16 @@ class AuditLog:
     def _open_newest(self) -> None:
         created = not self.path.exists()
         self._fd = os.open(
-            self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, _FILE_MODE
+            self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, FILE_MODE
         )
         if created:
             self._sync_directory()
         self._size = os.fstat(self._fd).st_size
 
     def _sync_directory(self) -> None:
-        fd = os.open(self.path.parent, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            self._fsync(fd)
-        finally:
-            os.close(fd)
+        sync_directory(self.path.parent, self._fsync)
 
     def _lock(self) -> int:
-        lock_path = self.path.with_name(self.path.name + ".lock")
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, _FILE_MODE)
-        try:
-            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            os.close(fd)
-            if exc.errno not in (errno.EACCES, errno.EAGAIN):
-                raise
-            raise AuditError(
-                f"The audit log {self.path} is already open for writing by another process "
-                f"(lock {lock_path.name})."
-            ) from exc
-        return fd
+        return lock_log(self.path)
 
     # Opening: the torn tail and the last record.
-
-    def _cut_torn_tail(self) -> dict[str, Any] | None:
-        """Move a partial last line (a write cut by a crash) into ``<path>.torn-<sha256>``
-        and truncate the newest segment to its last complete line. Returns the fields of the
-        ``torn_tail`` record to append, or None when the segment ends cleanly."""
-        if not self.path.exists():
-            return None
-        with self.path.open("r+b") as stream:
-            size = stream.seek(0, os.SEEK_END)
-            if size == 0 or byte_at(stream, size - 1) == b"\n":
-                return None
-            keep = last_newline_before(stream, size) + 1
-            digest = sha256_range(stream, keep, size)
-            aside = self.path.with_name(f"{self.path.name}.torn-{digest[:16]}")
-            self._copy_range(stream, keep, size, aside)
-            stream.truncate(keep)
-            stream.flush()
-            self._fsync(stream.fileno())
-        return {
-            "segment": self.path.name,
-            "offset_bytes": keep,
-            "discarded_bytes": size - keep,
-            "discarded_sha256": digest,
-            "moved_to": aside.name,
-        }
-
-    def _copy_range(self, stream: BinaryIO, start: int, end: int, target: Path) -> None:
-        stream.seek(start)
-        with target.open("wb") as out:
-            remaining = end - start
-            while remaining > 0:
-                chunk = stream.read(min(CHUNK_BYTES, remaining))
-                if not chunk:
-                    break
-                out.write(chunk)
-                remaining -= len(chunk)
-            out.flush()
-            self._fsync(out.fileno())
-        self._sync_directory()
-
-    def _read_tail(self) -> tuple[int, str, int]:
-        """The next seq, the last hash and the highest rotated number, from the newest
-        non-empty segment's last line."""
-        segments = list_segments(self.path)
-        last_number = max((s.number for s in segments if s.number is not None), default=0)
-        for segment in reversed(segments):
-            with segment.path.open("rb") as stream:
-                size = stream.seek(0, os.SEEK_END)
-                if size == 0:
-                    continue
-                if byte_at(stream, size - 1) != b"\n":
-                    raise AuditError(
-                        f"Cannot continue the audit log: {segment.path.name} ends in a partial "
-                        "record; run `claudescale audit verify`."
-                    )
-                line = line_ending_at(stream, size - 1)
-            parsed = parse_line(line)
-            if isinstance(parsed, LineProblem):
-                raise AuditError(
-                    f"Cannot continue the audit log: the last record of {segment.path.name} "
-                    f"is damaged ({parsed.text}); run `claudescale audit verify`."
-                )
-            return parsed.seq + 1, parsed.digest, last_number
-        return 0, ZERO_HASH, last_number

@@ -24,9 +24,11 @@ from typing import Any
 import anyio
 
 from claudescale.adapters.system_clock import SystemClock
-from claudescale.audit import AuditLog, recovery_records
-from claudescale.config import Settings, load_settings, state_dir_for
-from claudescale.control.approvals import OPEN, Approval, ApprovalStore
+from claudescale.audit import AuditLog, recover_from
+from claudescale.cli.settings_source import state_settings
+from claudescale.config import Settings, state_dir_for
+from claudescale.control.approval_values import OPEN, Approval
+from claudescale.control.approvals import ApprovalStore
 from claudescale.control.stores import ControlStores
 from claudescale.core.text import printable
 from claudescale.core.values import Outcome, Verdict
@@ -119,7 +121,8 @@ async def one_shot(context: Context, log: AuditLog) -> AsyncIterator[tuple[Execu
         executor = Executor(
             cluster, metrics, log, context.clock, context.settings, state_dir=context.state_dir
         )
-        executor.recover(recovery_records(context.settings.audit.path).records)
+        recovery = recover_from(log)
+        executor.recover(recovery.records, damage=recovery.damage)
         async with anyio.create_task_group() as tg:
             await tg.start(executor.run)
             try:
@@ -181,12 +184,17 @@ def register(subparsers: Any) -> None:
 
 def common_options() -> argparse.ArgumentParser:
     options = argparse.ArgumentParser(add_help=False)
-    options.add_argument("--config", type=Path, default=None, help="YAML settings file.")
+    options.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="The service's YAML settings file (default: $CLAUDESCALE_CONFIG).",
+    )
     return options
 
 
 def context_from_args(args: argparse.Namespace) -> Context:
-    return Context(load_settings(args.config))
+    return Context(state_settings(args.config))
 
 
 def list_approvals(args: argparse.Namespace, context: Context) -> int:

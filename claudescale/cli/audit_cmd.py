@@ -1,7 +1,9 @@
-"""``claudescale audit verify|list|export``: check the audit log's hash chain and say where it
-breaks; list or export the records an auditor asks for.
+"""``claudescale audit verify|seal|list|export``: check the audit log's hash chain (and its
+checkpoint) and say where it breaks; seal a damaged log; list or export the records an auditor
+asks for.
 
-Layer: edge. Reads settings only to find the log; never writes to it. ``list`` and ``export``
+Layer: edge. Reads settings only to find the log; only ``seal`` writes, through
+``claudescale.audit.seal`` (refused while a service holds the log). ``list`` and ``export``
 stream: one record at a time from ``select_records`` to the output, so a log of millions of
 records is never held in memory. Filters: a time range (ISO-8601, on the records' wall clock),
 workload, source, actor, outcome, code and kind. ``export`` writes JSON lines (the records as
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import getpass
 import io
 import sys
 from collections.abc import Iterable, Iterator
@@ -21,8 +24,11 @@ from typing import IO, Any
 
 import orjson
 
+from claudescale.adapters.system_clock import SystemClock
 from claudescale.audit import RecordFilter, select_records, verify
-from claudescale.config import load_settings
+from claudescale.audit.seal import seal
+from claudescale.config import CONFIG_ENV, load_settings
+from claudescale.config.groups import AuditSettings
 from claudescale.core.text import printable
 from claudescale.core.values import Outcome, Source, WorkloadRef
 from claudescale.errors import ConfigError
@@ -35,6 +41,7 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("audit", help="Check and read the audit log.")
     actions = parser.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
     _add_verify(actions)
+    _add_seal(actions)
     _add_list(actions)
     _add_export(actions)
 
@@ -64,6 +71,41 @@ def _add_verify(actions: Any) -> None:
     verify_parser.set_defaults(handler=_verify)
 
 
+def _add_seal(actions: Any) -> None:
+    seal_parser = actions.add_parser(
+        "seal",
+        parents=[_log_options()],
+        help="Close a damaged audit log (its files are kept aside as *.sealed-<time>) and "
+        "start a new chain whose first record names the old chain's last good seq and hash; "
+        "every workload is then held for a full cooldown. Stop the service first.",
+    )
+    seal_parser.set_defaults(handler=_seal)
+
+
+def _seal(args: argparse.Namespace) -> int:
+    path = log_path(args)
+    rotate_bytes = AuditSettings().rotate_bytes
+    if args.path is None:
+        rotate_bytes = load_settings(args.config).audit.rotate_bytes
+    sealed = seal(path, rotate_bytes, SystemClock(), cli_actor())
+    last = (
+        "no record of it verified"
+        if sealed.last_good_seq is None
+        else f"its last good record is seq {sealed.last_good_seq} ({sealed.last_good_hash})"
+    )
+    print(printable(f"Sealed the audit log {path}: {sealed.problem}"))
+    print(printable(f"The old files are kept as {', '.join(sealed.moved) or 'nothing'}; {last}."))
+    print(f"A new chain starts with the sealed record (seq {sealed.seq}).")
+    return EXIT_OK
+
+
+def cli_actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli:unknown"
+
+
 def log_path(args: argparse.Namespace) -> Path:
     """The log named by ``--path``, else by the settings (``--config`` and the environment)."""
     if args.path is not None:
@@ -77,7 +119,9 @@ def existing_log_path(args: argparse.Namespace) -> Path:
     empty answer."""
     path = log_path(args)
     if not path.is_file():
-        raise ConfigError(f"There is no audit log at {path}.")
+        given = args.path is not None or load_settings(args.config).source_path is not None
+        why = "" if given else f" (no settings file was given: --config FILE or {CONFIG_ENV})"
+        raise ConfigError(f"There is no audit log at {path.absolute()}{why}.")
     return path
 
 

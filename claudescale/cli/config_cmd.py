@@ -24,7 +24,12 @@ def register(subparsers: Any) -> None:
     check.set_defaults(handler=_check)
 
     show = commands.add_parser("show", help="Print the effective settings as YAML.")
-    show.add_argument("--config", type=Path, default=None, help="YAML settings file.")
+    show.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="YAML settings file (default: $CLAUDESCALE_CONFIG).",
+    )
     show.set_defaults(handler=_show)
 
 

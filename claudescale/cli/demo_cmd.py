@@ -1,8 +1,9 @@
 """``claudescale demo`` and ``claudescale demo-load``: the self-contained demonstration.
 
 Layer: edge (CLI). ``demo`` starts the sandbox, a real Prometheus and claudescale in
-autonomous mode, plays the load phases, shows a live view and prints a summary computed from
-the audit log; ``demo-load`` drives the load of a demo that is already running.
+autonomous mode, plays the load phases, shows a live view, draws report.png from the
+dashboard's queries and prints a summary computed from the audit log; ``demo-load`` drives the
+load of a demo that is already running.
 """
 
 from __future__ import annotations
@@ -30,7 +31,9 @@ def register(subparsers: Any) -> None:
         help="Watch claudescale scale the sandbox under load (Prometheus required).",
         description="Start the sandbox cluster, Prometheus on a free loopback port and "
         "claudescale in autonomous mode for namespace demo; play idle, ramp, spike and drain "
-        "on demo/web; show a live view; end with a summary from the audit log.",
+        "on demo/web; show a live view; end with report.png drawn from the dashboard's own "
+        "queries, Prometheus graph links for them, and a summary from the audit log. The "
+        "sandbox enforces the Roles in manifests/ as written.",
     )
     demo.add_argument(
         "--duration",

@@ -26,9 +26,12 @@ COMMAND_MODULES = (
     "claudescale.cli.approvals_cmd",
     "claudescale.cli.snapshots_cmd",
     "claudescale.cli.override_cmd",
+    "claudescale.cli.status_cmd",
+    "claudescale.cli.stops_cmd",
     "claudescale.cli.run_cmd",
     "claudescale.cli.serve_cmd",
     "claudescale.cli.demo_cmd",
+    "claudescale.cli.demo_app_cmd",
 )
 
 EXIT_USAGE = 2

@@ -1,7 +1,8 @@
 """``claudescale override start|list|end`` and ``claudescale kill-switch on|off|status``.
 
 Layer: edge. An emergency override changes guardrails for a while: it must name who (the CLI
-user) and why, lasts at most ``approvals.override_max_s``, and expires by itself. The kill
+user) and why, lasts at most ``approvals.override_max_s``, stays within the ceilings of the
+settings file's ``overrides`` group (never set from here), and expires by itself. The kill
 switch is a file (``approvals.kill_switch_file``, default ``kill-switch`` in the state
 directory) the executor reads on every proposal: while it exists, everything is observe mode.
 Both are audited: directly when no service holds the audit log, else by the service.
@@ -18,9 +19,10 @@ import yaml
 
 from claudescale.cli.approvals_cmd import EXIT_OK, EXIT_REFUSED, Context, common_options
 from claudescale.cli.approvals_cmd import context_from_args as context_of
-from claudescale.config import prometheus_duration_s
+from claudescale.config.groups import prometheus_duration_s
 from claudescale.control.overrides import EVERY_WORKLOAD, Override, OverrideStore
 from claudescale.core.text import printable
+from claudescale.core.values import WorkloadRef
 from claudescale.errors import ConfigError
 
 
@@ -99,14 +101,23 @@ def parse_duration_s(text: str) -> float:
 
 
 def start_override(args: argparse.Namespace, context: Context) -> int:
+    """Start an override within the settings file's ceilings (``overrides``); one line
+    naming the key when it is refused."""
+    settings = context.settings
     try:
+        every = args.workload == EVERY_WORKLOAD
+        base = (
+            settings.guardrails if every else settings.limits_for(WorkloadRef.parse(args.workload))
+        )
         override = override_store(context).start(
             workload=args.workload,
             changes=parse_changes(args.changes),
             who=context.actor,
             why=args.why,
             duration_s=parse_duration_s(args.duration),
-            max_duration_s=context.settings.approvals.override_max_s,
+            max_duration_s=settings.approvals.override_max_s,
+            ceilings=settings.overrides,
+            base=base,
         )
     except ValueError as exc:
         print(f"Refused the override: {exc}")

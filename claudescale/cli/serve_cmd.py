@@ -5,28 +5,35 @@ stdio, stdout carries nothing but the protocol), connects the adapters, or with 
 an embedded sandbox cluster whose CPU is read straight from the simulation, adds the
 provider proposer when ``provider.enabled`` is set, and runs
 ``claudescale.assistant.serving.serve_assistant`` until the client goes away, SIGTERM or
-SIGINT. A second instance on the same state directory refuses to start with one line.
+SIGINT. ``serve_cluster`` is also how ``run`` starts. A second instance on the same state
+directory refuses to start with one line.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import anyio
 
 from claudescale.adapters.kubernetes.cluster import KubernetesCluster
+from claudescale.adapters.kubernetes.coordination import open_coordination
 from claudescale.adapters.prometheus import PrometheusMetrics
 from claudescale.adapters.system_clock import SystemClock
 from claudescale.assistant.http import check_bind, read_token
-from claudescale.assistant.provider import ProviderProposer
 from claudescale.assistant.sandbox import DEFAULT_SANDBOX_DIR, SandboxMetrics, embedded_sandbox
-from claudescale.assistant.serving import ServeOptions, Transport, serve_assistant
+from claudescale.assistant.serving import (
+    ServeOptions,
+    Transport,
+    model_proposers,
+    serve_assistant,
+)
 from claudescale.config import Settings, load_settings
+from claudescale.errors import ClaudescaleError
 from claudescale.logs import configure_logging
-from claudescale.ports import MetricsSource, Proposer
 
 
 def register(subparsers: Any) -> None:
@@ -85,44 +92,72 @@ def _run(args: argparse.Namespace) -> int:
     if transport is Transport.HTTP:
         check_bind(args.host, token)
     configure_logging(settings.service.log_level)
-    anyio.run(_main, settings, options, args)
+    with one_error():
+        if args.sandbox:
+            anyio.run(_main_sandbox, settings, options, args)
+        else:
+            anyio.run(serve_cluster, settings, options)
     return 0
 
 
-async def _main(settings: Settings, options: ServeOptions, args: argparse.Namespace) -> None:
+@contextlib.contextmanager
+def one_error() -> Iterator[None]:
+    """A ClaudescaleError raised inside the adapters' task groups (the state-directory lock
+    held by another process, a bad token) comes out alone, as the one line it is."""
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        errors, _ = group.split(ClaudescaleError)
+        leaves = _leaves(errors) if errors is not None else []
+        if len(leaves) == 1 and _leaves(group) == leaves:
+            raise leaves[0] from None
+        raise
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
+    found: list[BaseException] = []
+    for exc in group.exceptions:
+        found.extend(_leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc])
+    return found
+
+
+async def serve_cluster(settings: Settings, options: ServeOptions) -> None:
+    """The service on the configured cluster and Prometheus, its model proposers and MCP
+    endpoint (``options``), until stopped: ``serve`` and ``run`` both come here."""
     clock = SystemClock()
-    async with contextlib.AsyncExitStack() as stack:
-        proposers: list[Proposer] = []
-        if settings.provider.enabled:
-            proposers.append(await stack.enter_async_context(ProviderProposer(settings, clock)))
-        if not args.sandbox:
-            cluster = await stack.enter_async_context(
-                await KubernetesCluster.connect(settings.cluster, clock)
-            )
-            metrics: MetricsSource = PrometheusMetrics(settings.prometheus, clock)
-            await serve_assistant(
-                settings,
-                options,
-                cluster=cluster,
-                metrics=metrics,
-                clock=clock,
-                proposers=proposers,
-            )
-            return
-        sandbox = await stack.enter_async_context(
-            embedded_sandbox(
-                settings,
-                clock,
-                config_path=args.sandbox_config,
-                directory=args.sandbox_dir.expanduser(),
-            )
-        )
-        pointed = sandbox.settings
-        cluster = await stack.enter_async_context(
-            await KubernetesCluster.connect(pointed.cluster, clock)
-        )
+    async with (
+        model_proposers(settings, clock) as proposers,
+        KubernetesCluster.open(settings.cluster, clock) as cluster,
+        open_coordination(cluster, settings.cluster, clock) as coordination,
+    ):
         await serve_assistant(
-            pointed,
+            settings,
+            options,
+            cluster=cluster,
+            metrics=PrometheusMetrics(settings.prometheus, clock),
+            clock=clock,
+            proposers=proposers,
+            leadership=coordination.leadership,
+            events=coordination.events,
+        )
+
+
+async def _main_sandbox(
+    settings: Settings, options: ServeOptions, args: argparse.Namespace
+) -> None:
+    clock = SystemClock()
+    async with (
+        model_proposers(settings, clock) as proposers,
+        embedded_sandbox(
+            settings,
+            clock,
+            config_path=args.sandbox_config,
+            directory=args.sandbox_dir.expanduser(),
+        ) as sandbox,
+        KubernetesCluster.open(sandbox.settings.cluster, clock) as cluster,
+    ):
+        await serve_assistant(
+            sandbox.settings,
             options,
             cluster=cluster,
             metrics=SandboxMetrics(sandbox.sim, clock),

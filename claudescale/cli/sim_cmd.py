@@ -1,7 +1,7 @@
 """``claudescale sim``: run the sandbox Kubernetes API in the foreground.
 
 Layer: edge (CLI). Starts claudescale.sim's server on loopback, writes a kubeconfig for it,
-prints how to point kubectl and claudescale at it, and serves until Ctrl-C or SIGTERM.
+prints its kubeconfig and how to point claudescale at it, and serves until Ctrl-C or SIGTERM.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any
 
 from claudescale.sim import Sandbox, SimCluster, SimOptions, load_sim_config, write_kubeconfig
 from claudescale.sim.rbac import ADMIN, PRODUCT
+from claudescale.sim.rbac_files import load_role_files
 
 DEFAULT_KUBECONFIG = Path(".cache/claudescale-sim/kubeconfig")
 
@@ -50,6 +51,15 @@ def register(subparsers: Any) -> None:
         metavar="NS",
         help="With --rbac product: bind the role only in this namespace (repeatable).",
     )
+    parser.add_argument(
+        "--rbac-from",
+        action="append",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="Enforce the Roles and RoleBindings in this YAML file or directory as written, "
+        "for claudescale's ServiceAccount (repeatable; replaces --rbac).",
+    )
     parser.set_defaults(handler=_run)
 
 
@@ -59,7 +69,7 @@ def _run(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         token=args.token,
-        rbac=args.rbac,
+        rbac=load_role_files(args.rbac_from) if args.rbac_from else args.rbac,
         rbac_namespaces=tuple(args.rbac_namespace) if args.rbac_namespace else None,
     )
     try:
@@ -91,11 +101,12 @@ def _banner(sandbox: Sandbox, kubeconfig: Path, namespaces: list[str]) -> str:
         [
             f"claudescale sim: Kubernetes API sandbox on {sandbox.url}",
             f"  workloads:   {workloads or 'none'}",
-            f"  kubeconfig:  {kubeconfig}",
-            f"  kubectl:     kubectl --kubeconfig {kubeconfig} get deployments -n "
-            f"{namespaces[0] if namespaces else 'default'}",
+            f"  kubeconfig:  {kubeconfig} (for any Kubernetes client: KUBECONFIG={kubeconfig})",
             f"  claudescale: export CLAUDESCALE_CLUSTER__KUBECONFIG={kubeconfig} "
-            f"CLAUDESCALE_CLUSTER__NAMESPACES='{listed}'",
+            f"CLAUDESCALE_CLUSTER__NAMESPACES='{listed}' "
+            f"CLAUDESCALE_AUDIT__PATH={kubeconfig.parent / 'claudescale-audit.jsonl'}",
+            "  then:        claudescale run (another terminal), claudescale status, "
+            "claudescale approvals list",
             f"  metrics:     {sandbox.url}/metrics (container_cpu_usage_seconds_total)",
             f"  load:        curl -X POST {sandbox.url}/sim/v1/load "
             '-d \'{"namespace": "demo", "name": "web", "phase": "ramp"}\'',

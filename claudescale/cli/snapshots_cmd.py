@@ -26,11 +26,11 @@ from claudescale.cli.approvals_cmd import (
     one_shot,
     print_verdicts,
 )
+from claudescale.control.change_requests import request_change
 from claudescale.control.snapshots import Snapshot, SnapshotStore, rollback_proposal
 from claudescale.core.risk import Change, assess
 from claudescale.core.text import printable
 from claudescale.core.values import Action, Outcome, WorkloadRef, WorkloadState
-from claudescale.engine.human_control import request_change
 from claudescale.errors import ClusterError, ConfigError, NotFound
 from claudescale.ports import Cluster
 

@@ -17,15 +17,17 @@ never stretch it. Every refusal and decision is kept as an event for the audit l
 from __future__ import annotations
 
 import builtins
-import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 
-import orjson
-
+from claudescale.control.approval_values import (
+    OPEN,
+    Approval,
+    Result,
+    Status,
+    token_sha256,
+)
 from claudescale.control.state_file import Json, LockedDocument, add_event
 from claudescale.core.values import Code
 from claudescale.ports import Clock
@@ -33,100 +35,6 @@ from claudescale.ports import Clock
 TOKEN_BYTES = 32
 """256 bits; the issue asks for at least 128."""
 CLOCK_SKEW_S = 1.0
-
-
-class Status(StrEnum):
-    PENDING = "pending"
-    APPROVED = "approved"
-    REJECTED = "rejected"
-    USED = "used"
-    EXPIRED = "expired"
-    FAILED = "failed"
-    """Closed without a write: the change no longer matched, or the guardrails refused it."""
-
-
-OPEN = frozenset({Status.PENDING, Status.APPROVED})
-
-
-def change_sha256(
-    namespace: str, name: str, uid: str, from_replicas: int, to_replicas: int, rv: str
-) -> str:
-    """The hash an approval is bound to: exactly this change of exactly this object version."""
-    body = orjson.dumps([namespace, name, uid, from_replicas, to_replicas, rv])
-    return hashlib.sha256(body).hexdigest()
-
-
-def token_sha256(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
-
-
-@dataclass(frozen=True, slots=True)
-class Approval:
-    """A read-only view of one stored approval."""
-
-    id: str
-    workload: str
-    from_replicas: int
-    to_replicas: int
-    uid: str
-    resource_version: str
-    change_sha256: str
-    action: str
-    reason: str
-    source: str
-    actor: str
-    """Who proposed the change."""
-    status: Status
-    created_at: float
-    expires_at: float
-    risk: str = ""
-    risk_reasons: tuple[str, ...] = ()
-    proposal_id: str = ""
-    rollback_of: str = ""
-    decided_by: str = ""
-    decision_reason: str = ""
-
-    @classmethod
-    def from_record(cls, record: Json) -> Approval:
-        return cls(
-            id=str(record["id"]),
-            workload=str(record["workload"]),
-            from_replicas=int(record["from"]),
-            to_replicas=int(record["to"]),
-            uid=str(record["uid"]),
-            resource_version=str(record["resource_version"]),
-            change_sha256=str(record["change_sha256"]),
-            action=str(record["action"]),
-            reason=str(record["reason"]),
-            source=str(record["source"]),
-            actor=str(record["actor"]),
-            status=Status(record["status"]),
-            created_at=float(record["created_at"]),
-            expires_at=float(record["expires_at"]),
-            risk=str(record.get("risk", "")),
-            risk_reasons=tuple(record.get("risk_reasons", ())),
-            proposal_id=str(record.get("proposal_id", "")),
-            rollback_of=str(record.get("rollback_of", "")),
-            decided_by=str(record.get("decided_by", "")),
-            decision_reason=str(record.get("decision_reason", "")),
-        )
-
-    @property
-    def change(self) -> str:
-        return f"{self.workload} {self.from_replicas}→{self.to_replicas}"
-
-
-@dataclass(frozen=True, slots=True)
-class Result:
-    """The answer to approve / reject / check / consume: ``code`` is ``ok`` or why not."""
-
-    code: Code
-    message: str
-    approval: Approval | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.code is Code.OK
 
 
 class ApprovalStore:

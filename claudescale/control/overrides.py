@@ -2,8 +2,10 @@
 
 Layer: orchestration support (a local state file, ``overrides.json`` in the state directory,
 see ``claudescale.control.state_file``). Started from the CLI with who and why and a duration
-no longer than ``approvals.override_max_s``; the executor applies the active ones to the limits
-of each proposal and audits their start, every use and their expiry. An override expires by
+no longer than ``approvals.override_max_s``, within the ceilings of the settings file
+(``claudescale.core.override_ceilings``); the executor checks each active one against them
+again before applying it to the limits of a proposal (a file edited by hand past them is
+skipped) and audits their start, every use, every skip and their expiry. An override expires by
 itself: ``active`` compares its end with the clock, whether or not anyone marked it expired.
 
 This is the only way besides the operator's settings to widen a guardrail: nothing in a
@@ -21,6 +23,7 @@ from typing import Any
 
 from claudescale.control.state_file import Json, LockedDocument, add_event
 from claudescale.core.limits import Limits
+from claudescale.core.override_ceilings import OverrideCeilings, override_problem
 from claudescale.core.values import WorkloadRef
 from claudescale.ports import Clock
 
@@ -81,9 +84,13 @@ class OverrideStore:
         why: str,
         duration_s: float,
         max_duration_s: float,
+        ceilings: OverrideCeilings,
+        base: Limits,
     ) -> Override:
         """Start an override; raises ValueError with one sentence when it is not acceptable
-        (no who or why, too long, an unknown guardrail or a bad value)."""
+        (no who or why, too long, an unknown guardrail or a bad value, beyond the settings'
+        ``ceilings``, or loosening what ``base``, the settings' limits, says and no ceiling
+        allows)."""
         if workload != EVERY_WORKLOAD:
             WorkloadRef.parse(workload)
         if not who.strip():
@@ -97,7 +104,11 @@ class OverrideStore:
                 f"An override lasts more than 0 and at most {max_duration_s:g} s, "
                 f"not {duration_s:g} s."
             )
-        Limits().with_overrides(changes)  # unknown keys and bad values, named
+        problem = override_problem(
+            changes, base, ceilings, every_workload=workload == EVERY_WORKLOAD
+        )
+        if problem is not None:
+            raise ValueError(problem)
         now = self._clock.wall()
         with self.document.transaction() as doc:
             records: list[Json] = doc.setdefault("overrides", [])
@@ -179,3 +190,22 @@ def apply(limits: Limits, overrides: list[Override]) -> Limits:
     for override in overrides:
         limits = limits.with_overrides(override.changes)
     return limits
+
+
+def beyond_ceilings(
+    override: Override, base: Limits, ceilings: OverrideCeilings, max_duration_s: float
+) -> str | None:
+    """Why a stored override may not apply on top of ``base`` (edited by hand past the
+    settings' ceilings, or to last longer than ``approvals.override_max_s``); None if it may."""
+    if override.expires_at - override.started_at > max_duration_s:
+        return (
+            f"override {override.id} lasts {override.expires_at - override.started_at:g} s, "
+            f"longer than approvals.override_max_s={max_duration_s:g} s."
+        )
+    try:
+        problem = override_problem(
+            override.changes, base, ceilings, every_workload=override.workload == EVERY_WORKLOAD
+        )
+    except ValueError as exc:
+        problem = str(exc)
+    return None if problem is None else f"override {override.id}: {problem}"

@@ -1,5 +1,5 @@
-"""The human-control stores of one state directory: approvals, overrides, snapshots and the
-kill-switch file.
+"""The human-control stores of one state directory: approvals, overrides, snapshots, the
+durable operator stops and the kill-switch file.
 
 Layer: control (local files). ``ControlStores.open`` is the one place that knows their file
 names; the executor, the CLI and the MCP server all open the stores this way. Nothing here
@@ -15,6 +15,7 @@ from claudescale.config import Settings
 from claudescale.control.approvals import ApprovalStore
 from claudescale.control.overrides import OverrideStore
 from claudescale.control.snapshots import SnapshotStore
+from claudescale.control.stops import StopStore
 from claudescale.control.store_events import copy_events
 from claudescale.ports import AuditSink, Clock
 
@@ -26,6 +27,7 @@ class ControlStores:
     overrides: OverrideStore
     snapshots: SnapshotStore
     kill_switch_file: Path
+    stops: StopStore
 
     @classmethod
     def open(cls, state_dir: Path, settings: Settings, clock: Clock) -> ControlStores:
@@ -38,6 +40,7 @@ class ControlStores:
                 state_dir / "snapshots.jsonl", clock, control.snapshot_retention_s
             ),
             kill_switch_file=control.kill_switch_file or state_dir / "kill-switch",
+            stops=StopStore(state_dir / "stops.json", clock),
         )
 
     def flush(self, audit: AuditSink) -> int:

@@ -82,9 +82,50 @@ def cleared(history: History) -> History:
 
 
 def assumed_action_at(now: float) -> History:
-    """What we assume when the log cannot tell us: an action at start-up (scale-down waits,
-    scale-up does not)."""
+    """What we assume when there is no log yet (a fresh install): an action at start-up
+    (scale-down waits, scale-up does not)."""
     return History(last_change_at=now)
+
+
+def assumed_damaged(now: float, hold_s: float, rate_slots: int) -> History:
+    """What we assume when the log is damaged, cut or lost: every cooldown starts now and the
+    hourly rate limit counts as reached until ``hold_s`` (a full cooldown) has passed."""
+    return held_from(History(), now, hold_s, rate_slots)
+
+
+def held_from(history: History, at: float, hold_s: float, rate_slots: int) -> History:
+    """``history`` with both cooldowns started no earlier than ``at`` and the rate limit
+    reached until ``at + hold_s`` (``rate_slots`` actions that leave the hourly window then)."""
+    slots = (at - RATE_MEMORY_S + hold_s,) * rate_slots
+    return replace(
+        history,
+        last_scale_up_at=_later(history.last_scale_up_at, at),
+        last_change_at=_later(history.last_change_at, at),
+        action_times=tuple(sorted((*history.action_times, *slots))),
+    )
+
+
+ANCHOR_RESOLUTION_S = 1.0
+"""``managedFields`` times are whole seconds: our write happened within a second of one."""
+
+
+def anchored_in_cluster(history: History, written_at: float) -> History:
+    """The cluster says our field manager last wrote the scale at ``written_at`` (monotonic,
+    already the end of its second). When the log's own last action does not explain that
+    write, it starts both cooldowns and counts for the rate limit."""
+    logged = max(history.action_times, default=None)
+    if logged is not None and written_at <= logged + ANCHOR_RESOLUTION_S:
+        return history
+    return replace(
+        history,
+        last_scale_up_at=_later(history.last_scale_up_at, written_at),
+        last_change_at=_later(history.last_change_at, written_at),
+        action_times=tuple(sorted((*history.action_times, written_at))),
+    )
+
+
+def _later(at: float | None, other: float) -> float:
+    return other if at is None else max(at, other)
 
 
 def _recent(times: tuple[float, ...], now: float, window_s: float) -> tuple[float, ...]:
@@ -97,22 +138,32 @@ class Recovered:
     """Per workload key (namespace/name)."""
     interrupted_intents: tuple[Mapping[str, Any], ...]
     """Intents with no outcome: the process stopped between intent and result."""
+    sealed_at: float | None = None
+    """When an operator sealed a damaged log into this chain (monotonic, on our clock), or
+    None: from then every workload is held as after damage."""
 
 
-def recover(records: Iterable[Mapping[str, Any]], *, epoch: str, now: float) -> Recovered:
+def recover(
+    records: Iterable[Mapping[str, Any]], *, epoch: str, now: float, wall_now: float | None = None
+) -> Recovered:
     """Rebuild every workload's History from the audit records, in log order.
 
     Records written under another monotonic epoch (another boot) cannot be compared with
-    ``now``: a workload with such history is treated as if it acted at start-up.
+    ``now``: a workload with such history is treated as if it acted at start-up. A ``sealed``
+    record from another boot is dated by the wall clock (``wall_now``; a future time is now).
     """
     histories: dict[str, History] = {}
     foreign: set[str] = set()
     open_intents: dict[str, Mapping[str, Any]] = {}
+    sealed_at: float | None = None
     for record in records:
         kind = record.get("kind")
         key = record.get("workload")
-        if not isinstance(key, str):
+        if kind == "sealed":
+            sealed_at = _record_time(record, epoch, now, wall_now)
             continue
+        if not isinstance(key, str) or "/" not in key:
+            continue  # not about one workload (an override for every workload names '*')
         history = histories.get(key, History())
         intent: Mapping[str, Any] | None = None
         # The operator's stop and its clearing do not depend on time: honour them from any boot.
@@ -173,4 +224,20 @@ def recover(records: Iterable[Mapping[str, Any]], *, epoch: str, now: float) -> 
     for key in foreign:
         base = histories.get(key, History())
         histories[key] = replace(base, last_change_at=now, last_known_replicas=None)
-    return Recovered(histories, tuple(open_intents.values()))
+    return Recovered(histories, tuple(open_intents.values()), sealed_at)
+
+
+def wall_to_monotonic(wall_s: float, *, now: float, wall_now: float) -> float:
+    """A wall-clock time on the monotonic clock; a time in the future counts as now."""
+    return now - max(0.0, wall_now - wall_s)
+
+
+def _record_time(
+    record: Mapping[str, Any], epoch: str, now: float, wall_now: float | None
+) -> float:
+    if record.get("epoch") == epoch:
+        return float(record["mono"])
+    ts = record.get("ts")
+    if wall_now is None or not isinstance(ts, int | float):
+        return now
+    return wall_to_monotonic(float(ts), now=now, wall_now=wall_now)

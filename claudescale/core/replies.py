@@ -10,12 +10,18 @@ refusal is a value (``ParseFailure``), never an exception, whatever the text. No
 from __future__ import annotations
 
 import copy
-import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from claudescale.core.reply_json import (
+    NAMES_SHOWN,
+    Refused,
+    keys_text,
+    load_json,
+    require_unicode,
+    show,
+)
 from claudescale.core.values import Action, Code, Proposal, Source, WorkloadRef
 
 TARGET_REPLICAS_LIMIT: Final = 1_000_000
@@ -27,11 +33,7 @@ DEFAULT_MAX_CHARS: Final = 20_000
 _REQUIRED: Final = ("action", "target_replicas", "reason")
 _OPTIONAL: Final = ("namespace", "name")
 _ACTIONS: Final = frozenset(action.value for action in Action)
-_FENCE: Final = re.compile(r"\A```(?P<info>[^\n]*)\n(?P<body>.*)```\Z", re.DOTALL)
-_FENCE_LINE: Final = re.compile(r"^[ \t]*```", re.MULTILINE)
 _UNNAMED: Final = WorkloadRef("", "")
-_SHOW_CHARS: Final = 40
-_NAMES_SHOWN: Final = 3
 
 _SCHEMA: Final[dict[str, Any]] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -70,15 +72,6 @@ class ParseFailure:
     ref: WorkloadRef | None = None
 
 
-class _Refused(Exception):
-    """Internal: the reply is refused; ``args[0]`` says why, without a final period."""
-
-    def __init__(self, why: str, code: Code = Code.INVALID_PROPOSAL) -> None:
-        super().__init__(why)
-        self.why = why
-        self.code = code
-
-
 def reply_schema() -> dict[str, Any]:
     """The JSON Schema of a single reply, for prompts and MCP (a fresh copy on each call)."""
     return copy.deepcopy(_SCHEMA)
@@ -115,11 +108,11 @@ def parse_reply(
     and a reply naming another workload is ``invalid_target``.
     """
     try:
-        document = _load(text, max_chars)
+        document = load_json(text, max_chars)
         if not isinstance(document, dict):
-            raise _Refused(f"the reply must be a JSON object, got {_show(document)}")
+            raise Refused(f"the reply must be a JSON object, got {show(document)}")
         return _proposal(document, asked, source, from_replicas, names_required=False)
-    except _Refused as refused:
+    except Refused as refused:
         return ParseFailure(
             refused.code, f"Model reply for {asked} was refused: {refused.why}.", asked
         )
@@ -143,7 +136,7 @@ def parse_batch(
     """
     try:
         decisions = _load_batch(text, max_chars)
-    except _Refused as refused:
+    except Refused as refused:
         return [
             ParseFailure(
                 refused.code,
@@ -163,96 +156,39 @@ def parse_batch(
         subject = f"decision #{index}" + (f" for {known}" if known is not None else "")
         try:
             if not isinstance(entry, dict):
-                raise _Refused(f"each decision must be a JSON object, got {_show(entry)}")
+                raise Refused(f"each decision must be a JSON object, got {show(entry)}")
             # Shape first, as for a single reply; the entry is checked against its own names.
             proposal = _proposal(
                 entry, ref or _UNNAMED, source, asked.get(ref or _UNNAMED), names_required=True
             )
             if ref is None:  # pragma: no cover - _proposal refuses entries without both names
-                raise _Refused("a decision must name its workload with namespace and name")
+                raise Refused("a decision must name its workload with namespace and name")
             if known is None:
-                raise _Refused(
-                    f"it names {_show(str(ref))}, which was not asked about", Code.INVALID_TARGET
+                raise Refused(
+                    f"it names {show(str(ref))}, which was not asked about", Code.INVALID_TARGET
                 )
             if counts[known] > 1:
-                raise _Refused(f"{known} is named by {counts[known]} decisions")
+                raise Refused(f"{known} is named by {counts[known]} decisions")
             results.append(proposal)
-        except _Refused as refused:
+        except Refused as refused:
             results.append(
                 ParseFailure(refused.code, f"Model {subject} was refused: {refused.why}.", known)
             )
     return results
 
 
-def _load(text: object, max_chars: int) -> Any:
-    """The one JSON value of a reply, after unwrapping a single fenced block."""
-    if not isinstance(text, str):
-        raise _Refused(f"the reply must be text, got {type(text).__name__}")
-    if len(text) > max_chars:
-        raise _Refused(f"the reply is {len(text)} characters long, over the {max_chars} limit")
-    body = text.strip()
-    if not body:
-        raise _Refused("the reply is empty")
-    fenced = body.startswith("```")
-    if fenced:
-        body = _unfence(body)
-    try:
-        return json.loads(
-            body,
-            object_pairs_hook=_object_without_duplicates,
-            parse_constant=_refuse_constant,
-        )
-    except _Refused:
-        raise
-    except json.JSONDecodeError as exc:
-        if not fenced and "```" in body:
-            raise _Refused(
-                "the reply must be one JSON object or one fenced block and nothing else"
-            ) from None
-        raise _Refused(
-            "the reply must be one JSON object and nothing else, but it is not valid JSON "
-            f"({exc.msg} at line {exc.lineno} column {exc.colno})"
-        ) from None
-    except (ValueError, RecursionError) as exc:
-        # int() refusing thousands of digits, or nesting deeper than the decoder allows.
-        raise _Refused(f"the reply is not acceptable JSON ({_clip(str(exc))})") from None
-
-
-def _require_unicode(key: str, value: str) -> None:
-    """JSON's \\ud800 escapes decode to lone surrogates, which no UTF-8 log can hold."""
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise _Refused(f"{key} holds an unpaired surrogate escape, which is not text") from None
-
-
-def _unfence(body: str) -> str:
-    match = _FENCE.match(body)
-    if match is None:
-        raise _Refused("a fenced block must open with ``` or ```json on its own line and close")
-    info = match.group("info").strip()
-    if info.lower() not in ("", "json"):
-        raise _Refused(f"a fenced block must be plain or json, got {_show(info)}")
-    inner = match.group("body")
-    # JSON strings cannot hold a raw newline, so a line opening with ``` is another fence,
-    # while ``` inside a reason is just text.
-    if _FENCE_LINE.search(inner):
-        raise _Refused("the reply must contain a single fenced block")
-    return inner
-
-
 def _load_batch(text: str, max_chars: int) -> list[Any]:
-    document = _load(text, max_chars)
+    document = load_json(text, max_chars)
     if not isinstance(document, dict):
-        raise _Refused(f"a batched reply must be a JSON object, got {_show(document)}")
+        raise Refused(f"a batched reply must be a JSON object, got {show(document)}")
     unknown = sorted(set(document) - {"decisions"})
     if unknown:
-        raise _Refused(f"a batched reply has only the key decisions, got {_keys(unknown)}")
+        raise Refused(f"a batched reply has only the key decisions, got {keys_text(unknown)}")
     if "decisions" not in document:
-        raise _Refused("a batched reply needs a decisions array")
+        raise Refused("a batched reply needs a decisions array")
     decisions = document["decisions"]
     if not isinstance(decisions, list):
-        raise _Refused(f"decisions must be a JSON array, got {_show(decisions)}")
+        raise Refused(f"decisions must be a JSON array, got {show(decisions)}")
     return decisions
 
 
@@ -277,40 +213,40 @@ def _proposal(
     keys = set(document)
     unknown = sorted(keys - {*_REQUIRED, *_OPTIONAL})
     if unknown:
-        raise _Refused(f"unknown keys {_keys(unknown)}")
+        raise Refused(f"unknown keys {keys_text(unknown)}")
     needed = (*_REQUIRED, *_OPTIONAL) if names_required else _REQUIRED
     missing = [key for key in needed if key not in keys]
     if missing:
-        raise _Refused(f"missing keys {_keys(missing)}")
+        raise Refused(f"missing keys {keys_text(missing)}")
 
     action = document["action"]
     if not isinstance(action, str) or action not in _ACTIONS:
-        raise _Refused(f"action must be one of scale_up, scale_down, hold, got {_show(action)}")
+        raise Refused(f"action must be one of scale_up, scale_down, hold, got {show(action)}")
     target = document["target_replicas"]
     # bool is a subclass of int in Python, and JSON's true is not an integer.
     if type(target) is not int:
-        raise _Refused(f"target_replicas must be a JSON integer, got {_show(target)}")
+        raise Refused(f"target_replicas must be a JSON integer, got {show(target)}")
     if abs(target) > TARGET_REPLICAS_LIMIT:
-        raise _Refused(
-            f"target_replicas must be within ±{TARGET_REPLICAS_LIMIT}, got {_show(target)}"
+        raise Refused(
+            f"target_replicas must be within ±{TARGET_REPLICAS_LIMIT}, got {show(target)}"
         )
     reason = document["reason"]
     if not isinstance(reason, str):
-        raise _Refused(f"reason must be a JSON string, got {_show(reason)}")
-    _require_unicode("reason", reason)
+        raise Refused(f"reason must be a JSON string, got {show(reason)}")
+    require_unicode("reason", reason)
 
     has_namespace, has_name = "namespace" in keys, "name" in keys
     if has_namespace != has_name:
-        raise _Refused("namespace and name must be given together or not at all")
+        raise Refused("namespace and name must be given together or not at all")
     if has_namespace:
         namespace, name = document["namespace"], document["name"]
         for key, value in (("namespace", namespace), ("name", name)):
             if not isinstance(value, str):
-                raise _Refused(f"{key} must be a JSON string, got {_show(value)}")
-            _require_unicode(key, value)
+                raise Refused(f"{key} must be a JSON string, got {show(value)}")
+            require_unicode(key, value)
         if WorkloadRef(namespace, name) != asked:
-            raise _Refused(
-                f"it names {_show(f'{namespace}/{name}')}, not the workload asked about",
+            raise Refused(
+                f"it names {show(f'{namespace}/{name}')}, not the workload asked about",
                 Code.INVALID_TARGET,
             )
 
@@ -324,48 +260,10 @@ def _proposal(
     )
 
 
-def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise _Refused(f"the key {_show(key)} appears twice in one object")
-        result[key] = value
-    return result
-
-
-def _refuse_constant(literal: str) -> Any:
-    raise _Refused(f"{literal} is not a JSON number")
-
-
-def _show(value: Any) -> str:
-    """A short, escaped rendering of a value taken from the reply, safe to log."""
-    if isinstance(value, dict):
-        return "an object"
-    if isinstance(value, list):
-        return "an array"
-    if value is None:
-        return "null"
-    try:
-        rendered = json.dumps(value, ensure_ascii=True)
-    except (ValueError, TypeError):  # pragma: no cover - every parsed scalar renders
-        rendered = type(value).__name__
-    return _clip(rendered)
-
-
-def _clip(text: str) -> str:
-    return text if len(text) <= _SHOW_CHARS else text[: _SHOW_CHARS - 1] + "…"
-
-
-def _keys(keys: list[str]) -> str:
-    return ", ".join(_show(key) for key in keys[:_NAMES_SHOWN]) + (
-        f" and {len(keys) - _NAMES_SHOWN} more" if len(keys) > _NAMES_SHOWN else ""
-    )
-
-
 def _describe(asked: Mapping[WorkloadRef, int | None]) -> str:
     refs = sorted(asked)
     if not refs:
         return "no workloads"
-    shown = ", ".join(str(ref) for ref in refs[:_NAMES_SHOWN])
-    more = len(refs) - _NAMES_SHOWN
+    shown = ", ".join(str(ref) for ref in refs[:NAMES_SHOWN])
+    more = len(refs) - NAMES_SHOWN
     return shown + (f" and {more} more" if more > 0 else "")

@@ -66,6 +66,10 @@ class WorkloadState:
     overrides: tuple[tuple[str, str], ...] = ()
     """Per-workload guardrail overrides from ``claudescale.io/*`` annotations, as (key, value)."""
     selector: str = ""
+    last_scaled_by_us_at_wall: float | None = None
+    """When our field manager last wrote the scale subresource (``managedFields`` time, Unix
+    seconds on the API server's clock), or None when it never did or someone else took the
+    replicas over since."""
 
     @property
     def ready_pods(self) -> tuple[PodState, ...]:
@@ -179,6 +183,9 @@ class Code(StrEnum):
     CONFLICT = "conflict"
     TARGET_GONE = "target_gone"
     WRITE_FAILED = "write_failed"
+    NOT_LEADER = "not_leader"
+    """Leader election: this replica does not hold the Lease (or could not renew it in time),
+    so only the leader writes; nothing was changed."""
     BUSY = "busy"
     RATE_LIMITED = "rate_limited"
     APPROVAL_REQUIRED = "approval_required"

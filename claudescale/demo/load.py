@@ -18,8 +18,8 @@ import anyio
 import anyio.to_thread
 
 from claudescale.core.values import WorkloadRef
+from claudescale.demo.files import CURRENT
 from claudescale.demo.plan import DemoPlan
-from claudescale.demo.runner import CURRENT
 from claudescale.errors import ClaudescaleError
 
 REQUEST_TIMEOUT_S = 5.0

@@ -32,6 +32,8 @@ DRAIN_FRACTION = 0.10
 POD_STARTUP_S = 5.0
 SCRAPE_INTERVAL_S = 1.0
 RATE_WINDOW = "4s"
+MANIFESTS = Path(__file__).resolve().parents[2] / "manifests"
+"""The sandbox enforces the Roles and RoleBindings here as written (in a source checkout)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +124,7 @@ class DemoPlan:
                 "lookahead_s": round(60.0 / scaled, 2),
                 "trend_window_s": max(15.0, round(180.0 / scaled, 2)),
                 "refused_retry_s": round(60.0 / scaled, 2),
+                "scale_down_stabilisation_s": round(300.0 / scaled, 2),
                 "blind_backoff_max_s": 5.0,
             },
             "service": {"host": "127.0.0.1", "port": 0, "shutdown_grace_s": 5.0},

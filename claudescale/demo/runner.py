@@ -4,17 +4,18 @@ Layer: edge. Everything lives under a run directory (``demo-output/<time>/``: au
 Prometheus data and log, kubeconfig, claudescale's JSON log, ``summary.json``), and
 ``demo-output/current.json`` names the running sandbox for ``make demo-load``. The first
 Ctrl-C (or SIGTERM) stops the demo early but cleanly, the second one hurries it; either way
-the Prometheus child is stopped and the summary is computed from the audit log.
+the Prometheus child is stopped and the summary is computed from the audit log. Prometheus
+scrapes the sandbox and claudescale's ``/metrics``; before it stops, a clean end draws
+``report.png`` from the dashboard's own queries (``claudescale.demo.report``).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
-import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TextIO
 
@@ -24,8 +25,19 @@ import anyio.to_thread
 from claudescale.adapters.kubernetes.cluster import KubernetesCluster
 from claudescale.adapters.prometheus import PrometheusMetrics
 from claudescale.adapters.system_clock import SystemClock
-from claudescale.config import Settings, prometheus_duration_s
-from claudescale.demo.plan import LOADED, NAMESPACE, RATE_WINDOW, SCRAPE_INTERVAL_S, DemoPlan
+from claudescale.config import Settings
+from claudescale.config.groups import prometheus_duration_s
+from claudescale.demo.files import CURRENT, new_run_dir, write_current
+from claudescale.demo.panels import DASHBOARD, Window
+from claudescale.demo.plan import (
+    LOADED,
+    MANIFESTS,
+    NAMESPACE,
+    RATE_WINDOW,
+    SCRAPE_INTERVAL_S,
+    DemoPlan,
+)
+from claudescale.demo.report import report_demo
 from claudescale.demo.summary import DemoSummary, summarise
 from claudescale.demo.view import HIDE_CURSOR, SHOW_CURSOR, Frame, event_line, render_frame
 from claudescale.engine.loop_memory import Decision
@@ -37,8 +49,9 @@ from claudescale.sim.prometheus import (
     PrometheusProcessError,
     wait_for_count,
 )
+from claudescale.sim.rbac import ADMIN
+from claudescale.sim.rbac_files import load_role_files
 
-CURRENT = "current.json"
 REFRESH_S = 0.5
 
 
@@ -49,6 +62,10 @@ class DemoOptions:
     view: bool = True
     play_load: bool = True
     output: Path = Path("demo-output")
+    dashboard: Path = DASHBOARD
+    """Whose panel queries draw report.png."""
+    rbac_from: Path | None = MANIFESTS if MANIFESTS.is_dir() else None
+    """The sandbox enforces the Roles in these RBAC files as written (None: it allows all)."""
 
 
 @dataclass(slots=True)
@@ -61,13 +78,14 @@ class _Parts:
     prometheus_url: str
     settings: Settings
     clock: SystemClock
+    prometheus: PrometheusProcess
 
 
 async def run_demo(options: DemoOptions, out: TextIO) -> DemoSummary:
     """Run the demo to its end (or the first Ctrl-C); returns the audit log's summary."""
     plan = DemoPlan.make(options.duration_s, options.speed)
     # Absolute: Prometheus reads file_sd paths relative to its configuration file.
-    run_dir = _new_run_dir(options.output.resolve())
+    run_dir = new_run_dir(options.output.resolve())
     with (run_dir / "claudescale.log").open("w", encoding="utf-8") as log_file:
         handler = configure_logging("info", stream=log_file)
         try:
@@ -85,18 +103,6 @@ async def run_demo(options: DemoOptions, out: TextIO) -> DemoSummary:
     return summary
 
 
-def _new_run_dir(output: Path) -> Path:
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    for attempt in range(100):
-        run_dir = output / (stamp if attempt == 0 else f"{stamp}-{attempt}")
-        try:
-            run_dir.mkdir(parents=True)
-        except FileExistsError:
-            continue
-        return run_dir
-    raise FileExistsError(f"Cannot make a new run directory under {output}.")
-
-
 async def _watch_signals(stop: anyio.Event, scope: anyio.CancelScope) -> None:
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async for _ in signals:
@@ -111,7 +117,8 @@ async def _with_sandbox(
 ) -> None:
     clock = SystemClock()
     sim = SimCluster(plan.sim_config(), clock)
-    async with Sandbox(sim, SimOptions()) as sandbox:
+    policy = None if options.rbac_from is None else load_role_files([options.rbac_from])
+    async with Sandbox(sim, SimOptions(rbac=policy or ADMIN)) as sandbox:
         kubeconfig = write_kubeconfig(run_dir / "kubeconfig", sandbox.url)
         prometheus = PrometheusProcess(
             scrape_interval_s=SCRAPE_INTERVAL_S, workdir=run_dir / "prometheus"
@@ -135,29 +142,31 @@ async def _with_sandbox(
                 kubeconfig=kubeconfig,
                 audit_path=run_dir / "audit.jsonl",
             )
-            _write_current(current, plan, run_dir, sandbox.url, prometheus.url)
+            write_current(current, plan, run_dir, sandbox.url, prometheus.url)
             parts = _Parts(
-                plan, options, run_dir, sim, sandbox.url, prometheus.url, settings, clock
+                plan,
+                options,
+                run_dir,
+                sim,
+                sandbox.url,
+                prometheus.url,
+                settings,
+                clock,
+                prometheus,
             )
             await _with_service(parts, stop, out)
+            if policy is not None:
+                print(
+                    f"claudescale demo: the sandbox enforced the Roles in {options.rbac_from} "
+                    f"as written: {policy.refusal_sentence()}",
+                    file=out,
+                    flush=True,
+                )
         finally:
             with anyio.CancelScope(shield=True):
                 current.unlink(missing_ok=True)
                 await anyio.to_thread.run_sync(prometheus.stop)
                 _drop_prometheus_data(run_dir / "prometheus")
-
-
-def _write_current(path: Path, plan: DemoPlan, run_dir: Path, sandbox: str, prom: str) -> None:
-    data = {
-        "pid": os.getpid(),
-        "run_dir": str(run_dir),
-        "sandbox_url": sandbox,
-        "prometheus_url": prom,
-        "duration_s": plan.duration_s,
-        "speed": plan.speed,
-        "workload": f"{NAMESPACE}/{LOADED}",
-    }
-    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 
 
 def _wait_for_full_window(prometheus_url: str, pods: int, timeout_s: float = 30.0) -> None:
@@ -199,6 +208,10 @@ async def _with_service(parts: _Parts, stop: anyio.Event, out: TextIO) -> None:
         async with anyio.create_task_group() as tg:
             tg.start_soon(run_service)
             await ready.wait()
+            parts.prometheus.targets.add(
+                f"127.0.0.1:{service.health_port}", {"source": "claudescale"}
+            )
+            started_wall_s = parts.clock.wall()
             if parts.options.play_load:
                 tg.start_soon(_play_load, parts, started)
             tg.start_soon(_show, parts, service, started, out)
@@ -207,6 +220,18 @@ async def _with_service(parts: _Parts, stop: anyio.Event, out: TextIO) -> None:
             service.stop()
             await stopped.wait()
             tg.cancel_scope.cancel()
+    report = partial(
+        report_demo,
+        run_dir=parts.run_dir,
+        output=parts.options.output,
+        dashboard=parts.options.dashboard,
+        prometheus_url=parts.prometheus_url,
+        namespace=NAMESPACE,
+        window=Window.of(started_wall_s, parts.clock.wall(), SCRAPE_INTERVAL_S),
+        title=f"claudescale demo {parts.run_dir.name}, namespace {NAMESPACE}, autonomous mode\n"
+        f"{parts.plan.scaling_note()}",
+    )
+    print("\n".join(await anyio.to_thread.run_sync(report)), file=out, flush=True)
 
 
 async def _play_load(parts: _Parts, started: float) -> None:

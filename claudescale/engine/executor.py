@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -43,9 +43,10 @@ from claudescale.core.values import (
 from claudescale.engine.audit_fields import evaluation_fields, proposal_fields, verdict_fields
 from claudescale.engine.cooldown_memory import CooldownMemory
 from claudescale.engine.human_control import HumanControl
+from claudescale.engine.leadership import SOLE_WRITER, refuse_unless_leader
 from claudescale.engine.scale_write import ScaleWriter
 from claudescale.errors import AuditError, ClusterError, MetricsUnavailable, NotFound, StateError
-from claudescale.ports import AuditSink, Clock, Cluster, MetricsSource
+from claudescale.ports import AuditSink, Clock, Cluster, Leadership, MetricsSource
 
 log = logging.getLogger(__name__)
 
@@ -72,23 +73,34 @@ class Executor:
         *,
         state_dir: Path,
         queue_size: int = 256,
+        leadership: Leadership | None = None,
     ) -> None:
+        """``leadership`` says whether this replica may write now (None: always)."""
         self._cluster, self._metrics, self._audit = cluster, metrics, audit
+        self._leadership = leadership = leadership or SOLE_WRITER
         self._clock, self._settings = clock, settings
         self.control = ControlStores.open(state_dir, settings, clock)
-        self.memory = CooldownMemory(audit, clock, settings)
+        self.memory = CooldownMemory(audit, clock, settings, stops=self.control.stops)
         self._human = HumanControl(settings, audit, clock, self.control)
-        self._writer = ScaleWriter(cluster, audit, settings, self.memory)
+        self._writer = ScaleWriter(
+            cluster, audit, settings, self.memory, may_write=leadership.may_write
+        )
         self._in_flight: set[WorkloadRef] = set()
         send, receive = anyio.create_memory_object_stream[_Ticket](queue_size)
         self._send: MemoryObjectSendStream[_Ticket] = send
         self._receive: MemoryObjectReceiveStream[_Ticket] = receive
+        self.on_verdict: Callable[[Proposal, Verdict], None] = lambda proposal, verdict: None
+        """Told of each verdict once it is recorded (the MCP server tells subscribers that
+        its resources changed); it must not raise or block."""
 
     # -- start-up -------------------------------------------------------------------------
 
-    def recover(self, records: Iterable[Mapping[str, Any]] | None) -> None:
-        """Rebuild cooldowns and external-change state from the audit log (None: untrusted)."""
-        self.memory.recover(records)
+    def recover(
+        self, records: Iterable[Mapping[str, Any]] | None, *, damage: str | None = None
+    ) -> None:
+        """Rebuild cooldowns and external-change state from the audit log (None: nothing to
+        trust; ``damage``: the log is damaged, so everything is held for a full cooldown)."""
+        self.memory.recover(records, damage=damage)
 
     def seed(self, ref: WorkloadRef, last_action_at: float) -> None:
         self.memory.seed(ref, last_action_at)
@@ -112,6 +124,11 @@ class Executor:
         for state in states:
             if state.ref not in self._in_flight:
                 self.memory.note_read(state, read_started_at, own=False)
+
+    def forget(self, ref: WorkloadRef) -> None:
+        """Drop the memory of a workload that went away (see ``CooldownMemory.forget``)."""
+        if ref not in self._in_flight:
+            self.memory.forget(ref)
 
     async def process_approvals(self, only: str | None = None) -> list[Verdict]:
         """Once per poll cycle: copy decisions made elsewhere (``claudescale approve`` in
@@ -174,6 +191,9 @@ class Executor:
     # -- one proposal: the straight path ----------------------------------------------------
 
     async def _decide_and_apply(self, proposal: Proposal) -> Verdict:
+        follower = refuse_unless_leader(self._leadership, proposal)
+        if follower is not None:
+            return follower
         state = await self._read(proposal)
         if isinstance(state, Verdict):
             return state
@@ -240,9 +260,24 @@ class Executor:
         return readings.get(state.ref)
 
     def _finish(self, ticket: _Ticket, verdict: Verdict) -> None:
-        self._audit.append("verdict", verdict_fields(ticket.proposal, verdict))
+        """Record and log the verdict: every path to a change ends here, so this is the one
+        log line per verdict (the loop, approvals, rollbacks, the CLI, MCP)."""
+        proposal = ticket.proposal
+        self._audit.append("verdict", verdict_fields(proposal, verdict))
+        seen = proposal.from_replicas if verdict.from_replicas is None else verdict.from_replicas
+        extra = {
+            "event": "verdict",
+            "workload": str(proposal.ref),
+            "from": seen,
+            "to": verdict.to_replicas,
+            "outcome": verdict.outcome.value,
+            "code": verdict.code.value,
+            "source": proposal.source.value,
+        }
+        log.info(verdict.message, extra=extra)
         ticket.verdict = verdict
         ticket.done.set()
+        self.on_verdict(proposal, verdict)
 
 
 def _failed(proposal: Proposal, why: str) -> Verdict:

@@ -1,10 +1,12 @@
-"""The service's small HTTP endpoint: ``/healthz``, ``/readyz``, ``/metrics``, ``POST /reconcile``.
+"""The service's small HTTP endpoint: ``/healthz``, ``/readyz``, ``/metrics``, ``/status``,
+``POST /reconcile``.
 
 Layer: edge (an aiohttp server, already installed with kubernetes-asyncio). It only reports
 and wakes: ``/healthz`` answers 200 while the process and its root loops run, ``/readyz`` 200
 once a cycle has read the cluster and the metrics and the loop is not blind (503 otherwise,
-with the reason), ``/metrics`` serves the Prometheus text exposition it is handed, and
-``POST /reconcile`` starts the next poll cycle now. It never changes
+with the reason), ``/metrics`` serves the Prometheus text exposition it is handed,
+``/status`` the JSON document ``claudescale status`` shows, and ``POST /reconcile`` starts the
+next poll cycle now. It never changes
 the cluster and it binds to loopback unless told otherwise.
 """
 
@@ -43,10 +45,13 @@ class HealthServer:
         report: Callable[[], HealthReport],
         reconcile: Callable[[], None],
         metrics: Callable[[], bytes] | None = None,
+        status: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
-        """``metrics`` renders the Prometheus exposition; without it there is no /metrics."""
+        """``metrics`` renders the Prometheus exposition, ``status`` the JSON of ``/status``
+        (``claudescale.engine.status_view``); without them those paths are not served."""
         self._host, self._port = host, port
         self._report, self._reconcile, self._metrics = report, reconcile, metrics
+        self._status = status
 
     async def serve_forever(
         self, *, task_status: TaskStatus[int] = anyio.TASK_STATUS_IGNORED
@@ -58,6 +63,8 @@ class HealthServer:
         app.router.add_post("/reconcile", self._reconcile_now)
         if self._metrics is not None:
             app.router.add_get("/metrics", self._metrics_now)
+        if self._status is not None:
+            app.router.add_get("/status", self._status_now)
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await runner.setup()
         try:
@@ -82,6 +89,10 @@ class HealthServer:
     async def _reconcile_now(self, request: web.Request) -> web.Response:
         self._reconcile()
         return _json({"status": "the next cycle starts now"}, 202)
+
+    async def _status_now(self, request: web.Request) -> web.Response:
+        assert self._status is not None
+        return _json(self._status(), 200)
 
     async def _metrics_now(self, request: web.Request) -> web.Response:
         assert self._metrics is not None

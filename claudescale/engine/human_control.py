@@ -17,15 +17,19 @@ from __future__ import annotations
 import orjson
 
 from claudescale.config import Settings
-from claudescale.control.approvals import Approval, change_sha256
-from claudescale.control.overrides import apply as apply_overrides
+from claudescale.control.change_requests import (
+    approved_proposal,
+    change_hash,
+    decide_commands,
+    request_change,
+)
 from claudescale.control.snapshots import Snapshot
-from claudescale.control.state_file import Json
 from claudescale.control.stores import ControlStores
 from claudescale.core import modes
 from claudescale.core.limits import Limits
 from claudescale.core.messages import refused
-from claudescale.core.risk import Risk, is_production
+from claudescale.core.risk import Risk
+from claudescale.core.transient import is_transient, kept_sentence
 from claudescale.core.values import (
     Action,
     Code,
@@ -36,6 +40,7 @@ from claudescale.core.values import (
     WorkloadRef,
     WorkloadState,
 )
+from claudescale.engine.overrides_in_force import overridden_limits
 from claudescale.ports import AuditSink, Clock
 
 
@@ -80,34 +85,16 @@ class HumanControl:
         return str(actor) if actor else "operator"
 
     def with_overrides(self, ref: WorkloadRef, base: Limits, proposal: Proposal) -> Limits:
-        """``base`` with the emergency overrides in force for ``ref``; each one used is audited."""
+        """``base`` with the emergency overrides in force for ``ref`` that are within the
+        settings' ceilings; each one used or skipped is audited."""
         self._expire_overrides()
         active = self.stores.overrides.active(ref) if proposal.action is not Action.HOLD else []
         if not active:
             return base
         self.flush()  # an override started elsewhere is audited before its first use
-        try:
-            limits = apply_overrides(base, active)
-        except ValueError as exc:
-            self._audit.append(
-                "override_skipped",
-                {"workload": str(ref), "override_ids": [o.id for o in active], "error": str(exc)},
-            )
-            return base
-        for override in active:
-            self._audit.append(
-                "override_used",
-                {
-                    "override_id": override.id,
-                    "workload": str(ref),
-                    "proposal_id": proposal.proposal_id,
-                    "changes": dict(override.changes),
-                    "actor": override.who,
-                    "why": override.why,
-                    "source": proposal.source.value,
-                },
-            )
-        return limits
+        return overridden_limits(
+            ref, base, proposal, active, settings=self.settings, audit=self._audit
+        )
 
     def check_attached(self, state: WorkloadState, proposal: Proposal) -> Verdict | None:
         """A proposal carrying an approval: refuse at once when the approval cannot apply to
@@ -131,7 +118,7 @@ class HumanControl:
             return None
         result = self.stores.approvals.check(
             proposal.approval_id,
-            change_sha256=_hash(state, after),
+            change_sha256=change_hash(state, after),
             token=proposal.approval_token,
         )
         self.flush()
@@ -140,12 +127,20 @@ class HumanControl:
     # -- the effects of a decision, in the executor's order -------------------------------------
 
     def close_approval(self, proposal: Proposal, verdict: Verdict) -> None:
-        """The guardrails refused an approved change: the approval is closed, not retried."""
-        if proposal.approval_id and verdict.outcome is Outcome.BLOCKED:
-            self.stores.approvals.fail(
-                proposal.approval_id, code=verdict.code, message=verdict.message
+        """The guardrails refused an approved change: the approval is closed, not retried,
+        unless the reason passes by itself (``core.transient``): then it stays approved and
+        the next cycle tries the change again, until the approval expires."""
+        if not proposal.approval_id or verdict.outcome is not Outcome.BLOCKED:
+            return
+        if is_transient(verdict):
+            fields = {"approval_id": proposal.approval_id, "workload": str(proposal.ref)}
+            message = kept_sentence(proposal.approval_id, proposal.ref, verdict.code)
+            self._audit.append(
+                "approval_kept", {**fields, "code": verdict.code.value, "message": message}
             )
-            self.flush()
+            return
+        self.stores.approvals.fail(proposal.approval_id, code=verdict.code, message=verdict.message)
+        self.flush()
 
     def request_approval(
         self, state: WorkloadState, proposal: Proposal, risk: Risk, why: str
@@ -160,7 +155,7 @@ class HumanControl:
             Code.APPROVAL_REQUIRED,
             f"Scaling {ref} {before}→{after} waits for a human: {why}; it is "
             f"{risk.summary}. Approval {approval.id} expires in {left_s:.0f} s: run "
-            f"`claudescale approve {approval.id}` or `claudescale reject {approval.id}`.",
+            f"{decide_commands(self.settings, approval.id)}.",
             before,
             after,
             approval_id=approval.id,
@@ -174,7 +169,7 @@ class HumanControl:
         ref, before, after = state.ref, state.replicas, proposal.target_replicas
         used = self.stores.approvals.consume(
             proposal.approval_id,
-            change_sha256=_hash(state, after),
+            change_sha256=change_hash(state, after),
             actor=proposal.actor or proposal.source.value,
             token=proposal.approval_token,
         )
@@ -245,66 +240,3 @@ class HumanControl:
 
     def flush(self) -> int:
         return self.stores.flush(self._audit)
-
-
-def request_change(
-    stores: ControlStores, settings: Settings, state: WorkloadState, proposal: Proposal, risk: Risk
-) -> tuple[Approval, str]:
-    """Store a pending approval bound to exactly this change; returns it and its token. A
-    proposal from the loop reuses the pending approval of the same change; a person's
-    request (MCP client, CLI, rollback) always gets its own."""
-    return stores.approvals.create(
-        change_record(state, proposal, risk),
-        ttl_s=ttl_for(settings, state.ref),
-        reuse_pending=proposal.source not in modes.HUMAN_SOURCES,
-    )
-
-
-def ttl_for(settings: Settings, ref: WorkloadRef) -> float:
-    """How long an approval for ``ref`` stays valid: longer in production namespaces."""
-    control = settings.approvals
-    production = is_production(ref.namespace, settings.risk.production_namespaces)
-    return control.production_token_ttl_s if production else control.token_ttl_s
-
-
-def change_record(state: WorkloadState, proposal: Proposal, risk: Risk) -> Json:
-    """What an approval stores about the change it allows, bound to ``state``."""
-    return {
-        "workload": str(state.ref),
-        "uid": state.uid,
-        "from": state.replicas,
-        "to": proposal.target_replicas,
-        "resource_version": state.resource_version,
-        "change_sha256": _hash(state, proposal.target_replicas),
-        "action": proposal.action.value,
-        "reason": proposal.reason.strip(),
-        "source": proposal.source.value,
-        "actor": proposal.actor or proposal.source.value,
-        "proposal_id": proposal.proposal_id,
-        "rollback_of": proposal.rollback_of,
-        "risk": risk.level.value,
-        "risk_reasons": list(risk.reasons),
-    }
-
-
-def approved_proposal(approval: Approval) -> Proposal:
-    """The proposal that carries out an approved change (checked again by the executor)."""
-    return Proposal(
-        ref=WorkloadRef.parse(approval.workload),
-        action=Action(approval.action),
-        target_replicas=approval.to_replicas,
-        reason=approval.reason,
-        source=Source(approval.source),
-        from_replicas=approval.from_replicas,
-        actor=approval.actor,
-        proposal_id=approval.proposal_id or approval.id,
-        approval_id=approval.id,
-        rollback_of=approval.rollback_of,
-    )
-
-
-def _hash(state: WorkloadState, to_replicas: int) -> str:
-    ref = state.ref
-    return change_sha256(
-        ref.namespace, ref.name, state.uid, state.replicas, to_replicas, state.resource_version
-    )

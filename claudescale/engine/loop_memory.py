@@ -10,18 +10,20 @@ can unlock a change, only hold one back.
 from __future__ import annotations
 
 import math
-from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from claudescale.core.rules import trend_percent_per_min
+from claudescale.core.history import RATE_MEMORY_S
+from claudescale.core.limits import Limits
 from claudescale.core.situation import LastDecision, WorkloadSituation
+from claudescale.core.trend import TrendFit
 from claudescale.core.values import (
     Action,
     Code,
     CpuReading,
+    History,
     Outcome,
     Proposal,
     Source,
@@ -29,8 +31,9 @@ from claudescale.core.values import (
     WorkloadState,
 )
 
-TRANSIENT_CODES = frozenset({Code.OK, Code.STALE_PROPOSAL, Code.BUSY})
-"""Verdicts after which the next cycle may propose again at once (its read will be fresh)."""
+TRANSIENT_CODES = frozenset({Code.OK, Code.STALE_PROPOSAL, Code.BUSY, Code.NOT_LEADER})
+"""Verdicts after which the next cycle may propose again at once (its read will be fresh; a
+follower that becomes the leader acts at its next cycle)."""
 
 
 class Health(StrEnum):
@@ -68,8 +71,9 @@ class Decision:
 
 @dataclass(slots=True)
 class WorkloadMemory:
-    samples: deque[tuple[float, float]] = field(default_factory=deque)
-    """(monotonic s, CPU %) of complete, finite readings since the pods last changed."""
+    trend: TrendFit | None = None
+    """Least-squares sums of complete, finite readings since the pods last changed: a
+    bounded state updated once per reading, never refitted (``core.trend``)."""
     ready_pods: int = -1
     settled_at: float = 0.0
     state: WorkloadState | None = None
@@ -88,20 +92,22 @@ class WorkloadMemory:
     ) -> float | None:
         """Remember this cycle's read; return the CPU trend in % per minute, if any."""
         self.state = state
+        trend = self.trend
+        if trend is None or trend.window_s != trend_window_s:
+            trend = self.trend = TrendFit(trend_window_s)
         ready = len(state.ready_pods)
         if ready != self.ready_pods:
             # A rate window that spans a change of pods mixes two regimes: its slope would
             # measure our own scaling, not the load. Start over once the window has passed.
             first = self.ready_pods < 0
-            self.samples.clear()
+            trend.clear()
             self.ready_pods = ready
             self.settled_at = now if first else now + rate_window_s
         usable = reading.is_finite and not reading.missing_pods and now >= self.settled_at
         if usable and reading.percent is not None:
-            self.samples.append((now, reading.percent))
-        while self.samples and self.samples[0][0] < now - trend_window_s:
-            self.samples.popleft()
-        return trend_percent_per_min(self.samples)
+            trend.add(now, reading.percent)
+        trend.expire(now)
+        return trend.slope_percent_per_min()
 
     def may_propose(self, action: Action, replicas: int, now: float) -> bool:
         """False while a refusal of this direction stands and the replicas have not moved."""
@@ -117,6 +123,24 @@ class WorkloadMemory:
             return
         self.retry_replicas = decision.from_replicas
         self.retry_at[action] = decision.at + retry_after_s
+
+
+def forgettable(history: History, limits: Limits, now: float) -> bool:
+    """True when the executor's memory of a workload that went away holds nothing that would
+    still hold back a change if it came back: no cooldown, action within the hourly limit or
+    counted reversion is recent enough to matter, and no operator's stop is set."""
+    if history.external_controller:
+        return False
+    horizon_s = max(
+        limits.cooldown_up_s, limits.cooldown_down_s, limits.reversion_window_s, RATE_MEMORY_S
+    )
+    times = (
+        history.last_scale_up_at,
+        history.last_change_at,
+        *history.action_times,
+        *history.reversion_times,
+    )
+    return all(t is None or now - t >= horizon_s for t in times)
 
 
 @dataclass(frozen=True, slots=True)

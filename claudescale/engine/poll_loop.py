@@ -6,7 +6,8 @@ proposal goes to the executor, which re-reads, re-measures and judges it. It nev
 the executor either (submissions run in the loop's own task group) and never waits longer
 than ``loop.proposer_deadline_s`` for the model proposers; the rules policy answers for
 whatever they leave. When Prometheus or the API server cannot be read it proposes nothing
-("blind"), backs off, and says so once in the audit log, and once again when it sees again.
+("blind"): its full cycles back off, while the missing dependency is probed every interval, so
+that it sees again within one interval of the dependency's return (``engine.sight``).
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from functools import partial
 import anyio
 from anyio.abc import TaskGroup, TaskStatus
 
-from claudescale.config import Settings, prometheus_duration_s
+from claudescale.config import Settings
+from claudescale.config.groups import prometheus_duration_s
 from claudescale.core.situation import WorkloadSituation, cooldowns_remaining_s
 from claudescale.core.values import (
     Action,
@@ -41,19 +43,14 @@ from claudescale.engine.loop_memory import (
     LoopStatus,
     WorkloadMemory,
     cycle_record,
+    forgettable,
 )
 from claudescale.engine.proposers import ProposerChain, situation_of
-from claudescale.errors import ClusterError, MetricsUnavailable
+from claudescale.engine.sight import Blind, Sight, Waker
 from claudescale.ports import AuditSink, Clock, Cluster, MetricsSource, Proposer, ScaleExecutor
 
 log = logging.getLogger(__name__)
 RECENT_DECISIONS = 50
-
-
-class _Blind(Exception):
-    def __init__(self, source: str, message: str) -> None:
-        super().__init__(message)
-        self.source, self.message = source, message
 
 
 class Controller:
@@ -72,9 +69,9 @@ class Controller:
     ) -> None:
         """``proposers`` are the model proposers, asked in order; the rules policy always
         answers last for the workloads they leave."""
-        self._cluster, self._metrics, self._executor = cluster, metrics, executor
+        self._executor = executor
         self._chain = ProposerChain(
-            proposers, settings, audit=audit, refuse=partial(record_unqueued, audit)
+            proposers, settings, audit=audit, refuse=partial(record_unqueued, audit), clock=clock
         )
         self._clock, self._settings, self._audit = clock, settings, audit
         self._rate_window_s = prometheus_duration_s(settings.prometheus.rate_window)
@@ -82,11 +79,9 @@ class Controller:
         self._in_flight: set[WorkloadRef] = set()
         self._recent: deque[Decision] = deque(maxlen=RECENT_DECISIONS)
         self._situations: tuple[WorkloadSituation, ...] = ()
-        self._health = Health.STARTING
-        self._blind_since: float | None = None
-        self._blind_reason: str | None = None
-        self._blind_cycles = self._cycles = self._seen_cycles = 0
-        self._wake = anyio.Event()
+        self._sight = Sight(cluster, metrics, settings, clock, audit)
+        self._cycles = 0
+        self._waker = Waker(clock)
         self._tg: TaskGroup | None = None
         self._spawned: list[Proposal] = []
         self._approvals_running = False
@@ -98,32 +93,24 @@ class Controller:
     async def poll_forever(
         self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED
     ) -> None:
-        """Cycle every ``loop.interval_s`` (backing off while blind) until cancelled."""
+        """Cycle every ``loop.interval_s`` until cancelled; while blind, back off between
+        full cycles and probe the missing dependency every interval in between."""
         async with anyio.create_task_group() as tg:
             self._tg = tg
             task_status.started()
             try:
                 while True:
                     report = await self.cycle()
-                    await self._pause(report.next_delay_s)
+                    if report.health is Health.BLIND:
+                        await self._sight.wait_while_blind(report.next_delay_s, self._waker.pause)
+                    else:
+                        await self._waker.pause(report.next_delay_s)
             finally:
                 self._tg = None
 
     def reconcile_now(self) -> None:
         """Start the next cycle at once instead of at the end of the interval."""
-        self._wake.set()
-
-    async def _pause(self, delay_s: float) -> None:
-        async with anyio.create_task_group() as tg:
-
-            async def sleep_then_stop() -> None:
-                await self._clock.sleep(delay_s)
-                tg.cancel_scope.cancel()
-
-            tg.start_soon(sleep_then_stop)
-            await self._wake.wait()
-            tg.cancel_scope.cancel()
-        self._wake = anyio.Event()
+        self._waker.wake()
 
     # -- one cycle ------------------------------------------------------------------------
 
@@ -133,22 +120,20 @@ class Controller:
         started = self._clock.now()
         self._cycles += 1
         try:
-            states = await self._read_cluster(started)
-            readings = await self._read_metrics(states)
-        except _Blind as blind:
-            return self._go_blind(started, blind)
-        self._see(started)
+            states, readings = await self._sight.read(started, self._executor.observe)
+        except Blind as blind:
+            return self._sight.go_blind(started, blind)
+        self._sight.see(started)
         await self._process_approvals()
         now = self._clock.now()
         situations = [self._situation(state, readings[state.ref], now) for state in states]
-        for gone in set(self._memory) - {s.ref for s in states} - self._in_flight:
-            del self._memory[gone]
+        self._forget_gone({s.ref for s in states}, now)
         self._situations = tuple(situations)
         proposals = await self._chain.ask(situations)
         submitted, held, suppressed = self._dispatch(proposals, {s.ref: s for s in states})
         report = CycleReport(
             started_at=started,
-            health=self._health,
+            health=self._sight.health,
             next_delay_s=max(0.0, self._settings.loop.interval_s - (self._clock.now() - started)),
             workloads=len(states),
             submitted=tuple(submitted),
@@ -161,58 +146,16 @@ class Controller:
             await self._wait_for_spawned()
         return report
 
-    async def _read_cluster(self, started: float) -> list[WorkloadState]:
-        timeout_s = self._settings.loop.list_timeout_s
-        try:
-            with anyio.fail_after(timeout_s):
-                states = [s for s in await self._cluster.list_workloads() if s.managed]
-        except ClusterError as exc:
-            raise _Blind("cluster", f"cannot list the managed workloads ({exc})") from exc
-        except TimeoutError as exc:
-            why = f"could not list the managed workloads within {timeout_s:g} s"
-            raise _Blind("cluster", why) from exc
-        self._executor.observe(states, started)
-        return states
-
-    async def _read_metrics(self, states: list[WorkloadState]) -> dict[WorkloadRef, CpuReading]:
-        timeout_s = self._settings.prometheus.query_timeout_s
-        try:
-            with anyio.fail_after(timeout_s):
-                readings = await self._metrics.cpu(states)
-        except MetricsUnavailable as exc:
-            raise _Blind("metrics", f"cannot read CPU ({exc})") from exc
-        except TimeoutError as exc:
-            why = f"could not read CPU within {timeout_s:g} s"
-            raise _Blind("metrics", why) from exc
-        return {s.ref: readings.get(s.ref, CpuReading(None)) for s in states}
-
-    def _go_blind(self, started: float, blind: _Blind) -> CycleReport:
-        self._blind_cycles += 1
-        if self._health is not Health.BLIND:
-            self._blind_since = started
-            message = (
-                f"Stopped proposing changes: the loop {blind.message}. Nothing is changed "
-                "while it cannot see."
-            )
-            self._audit.append("blind", {"source": blind.source, "message": message})
-            log.warning(message, extra={"event": "blind", "source": blind.source})
-        self._health, self._blind_reason = Health.BLIND, blind.message
-        loop = self._settings.loop
-        # Capped exponent: an outage of days must not overflow the float.
-        doublings = min(self._blind_cycles - 1, 30)
-        delay_s = min(loop.blind_backoff_max_s, loop.interval_s * 2.0**doublings)
-        return CycleReport(started, Health.BLIND, delay_s, problem=blind.message)
-
-    def _see(self, started: float) -> None:
-        if self._health is Health.BLIND and self._blind_since is not None:
-            blind_s = started - self._blind_since
-            message = f"Sight restored after {blind_s:.1f} s: the loop reads the cluster and CPU."
-            fields = {"blind_for_s": round(blind_s, 3), "message": message}
-            self._audit.append("sight_restored", fields)
-            log.info(message, extra={"event": "sight_restored"})
-        self._health, self._blind_since, self._blind_reason = Health.SEEING, None, None
-        self._blind_cycles = 0
-        self._seen_cycles += 1
+    def _forget_gone(self, present: set[WorkloadRef], now: float) -> None:
+        """Drop the memory of workloads that went away, the loop's and the executor's, once
+        nothing in it would hold back a change if they came back (``forgettable``)."""
+        for gone in set(self._memory) - present - self._in_flight:
+            state = self._memory[gone].state
+            overrides = state.overrides if state is not None else ()
+            limits, _ = self._settings.limits_or_base(gone, overrides)
+            if forgettable(self._executor.history(gone), limits, now):
+                del self._memory[gone]
+                self._executor.forget(gone)
 
     def _situation(
         self, state: WorkloadState, reading: CpuReading, now: float
@@ -315,9 +258,7 @@ class Controller:
             from_replicas=proposal.from_replicas if seen is None else seen,
             to_replicas=verdict.to_replicas,
         )
-        self._recent.append(decision)
-        extra = {"event": "verdict", "workload": str(proposal.ref), "code": verdict.code.value}
-        log.info(verdict.message, extra=extra)
+        self._recent.append(decision)  # the executor logged the verdict
         memory = self._memory.setdefault(proposal.ref, WorkloadMemory())
         memory.after_verdict(decision, proposal.action, self._retry_after_s(memory, verdict, now))
 
@@ -334,7 +275,7 @@ class Controller:
 
     @property
     def health(self) -> Health:
-        return self._health
+        return self._sight.health
 
     @property
     def in_flight(self) -> frozenset[WorkloadRef]:
@@ -342,11 +283,11 @@ class Controller:
 
     def status(self) -> LoopStatus:
         return LoopStatus(
-            health=self._health,
+            health=self._sight.health,
             cycles=self._cycles,
-            seen_cycles=self._seen_cycles,
-            blind_since=self._blind_since,
-            blind_reason=self._blind_reason,
+            seen_cycles=self._sight.seen_cycles,
+            blind_since=self._sight.blind_since,
+            blind_reason=self._sight.blind_reason,
             situations=self._situations,
             recent=tuple(self._recent),
             in_flight=self.in_flight,

@@ -6,34 +6,25 @@ the poll loop with ``situation_of``: a model gets them rendered by
 ``claudescale.core.prompt``, the rules read them directly. Nothing in a situation is
 trusted later: the executor re-reads and re-measures before any change. ``RulesProposer``
 wraps ``claudescale.core.rules.propose_by_rules`` and never raises for a situation it is
-given. ``ProposerChain`` asks the model proposers in order under one deadline per cycle and
+given; it lives in ``claudescale.engine.rules_proposer`` with the memory it keeps between
+cycles. ``ProposerChain`` asks the model proposers in order under one deadline per cycle and
 lets the rules answer for whatever they leave.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 
 import anyio
 
 from claudescale.config import Settings
-from claudescale.core.rules import propose_by_rules
 from claudescale.core.situation import LastDecision, WorkloadSituation, summarise
-from claudescale.core.values import (
-    Action,
-    Code,
-    CpuReading,
-    History,
-    Proposal,
-    Source,
-    WorkloadRef,
-    WorkloadState,
-)
-from claudescale.ports import AuditSink, Proposer
+from claudescale.core.values import Code, CpuReading, History, Proposal, WorkloadRef, WorkloadState
+from claudescale.engine.rules_proposer import RulesProposer
+from claudescale.ports import AuditSink, Clock, Proposer
 
 Refuse = Callable[[Proposal, Code, str], object]
-"""Records a proposal refused before it reached the queue (the executor's ``refuse``)."""
+"""Records a proposal refused before it reached the queue (``audit_fields.record_unqueued``)."""
 
 
 def situation_of(
@@ -60,77 +51,6 @@ def situation_of(
     )
 
 
-class RulesProposer:
-    """HPA-style proportional control on the situations; always the last proposer of a chain."""
-
-    name = "rules"
-
-    def __init__(self, settings: Settings) -> None:
-        self._settings = settings
-
-    async def propose(self, situations: Sequence[WorkloadSituation]) -> list[Proposal]:
-        return [self.propose_one(situation) for situation in situations]
-
-    def propose_one(self, situation: WorkloadSituation) -> Proposal:
-        ref, replicas = situation.ref, situation.replicas
-        if situation.limits_error:
-            return _hold(
-                ref,
-                replicas,
-                f"Holding at {replicas} replicas: the workload's claudescale.io annotations "
-                f"are invalid ({situation.limits_error}).",
-            )
-        limits, reading = situation.limits, situation.reading
-        state = WorkloadState(
-            ref=ref,
-            uid=situation.uid,
-            replicas=replicas,
-            resource_version="",
-            ready_replicas=situation.ready_pods,
-            paused=situation.paused,
-        )
-        if reading.pods_without_request:
-            return _hold(
-                ref,
-                replicas,
-                f"Holding at {replicas} replicas: ready pods "
-                f"{', '.join(reading.pods_without_request[:2])} have no CPU request, so "
-                "utilisation is undefined.",
-            )
-        loop = self._settings.loop
-
-        def rules(on: CpuReading) -> Proposal:
-            return propose_by_rules(
-                state,
-                on,
-                limits,
-                target_cpu_percent=loop.target_cpu_percent,
-                tolerance=loop.tolerance,
-                trend_percent_per_min=situation.trend_percent_per_min,
-                lookahead_s=loop.lookahead_s,
-            )
-
-        proposal = rules(reading)
-        unready = situation.unready_pods
-        if proposal.action is not Action.SCALE_UP or unready <= 0 or reading.percent is None:
-            return proposal
-        # As the HPA does, pods that are not ready yet count at 0% for a scale-up: pods that
-        # never become ready must not make every cooldown add more of them.
-        ready = situation.ready_pods
-        diluted = replace(reading, percent=reading.percent * ready / (ready + unready))
-        damped = rules(diluted)
-        prefix = f"Counting {unready} pods that are not ready yet at 0%: "
-        return replace(damped, reason=_fit(prefix + damped.reason, limits.reason_max_chars))
-
-
-def _fit(reason: str, max_chars: int) -> str:
-    return reason if len(reason) <= max_chars else reason[: max_chars - 1] + "…"
-
-
-def _hold(ref: WorkloadRef, replicas: int, reason: str) -> Proposal:
-    return Proposal(ref, Action.HOLD, replicas, reason, Source.RULES, from_replicas=replicas)
-
-
 class ProposerChain:
     """The model proposers in order, then the rules for every workload still unanswered.
 
@@ -146,9 +66,12 @@ class ProposerChain:
         *,
         audit: AuditSink,
         refuse: Refuse,
+        clock: Clock | None = None,
     ) -> None:
+        """``clock`` lets the rules remember each workload between cycles (see
+        ``RulesProposer``); the poll loop passes its own."""
         self._models = tuple(models)
-        self._rules = RulesProposer(settings)
+        self._rules = RulesProposer(settings, clock=clock)
         self._deadline_s = settings.loop.proposer_deadline_s
         self._audit = audit
         self._refuse = refuse

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 
 import anyio
 
@@ -18,6 +19,7 @@ from claudescale.config import Settings
 from claudescale.core.messages import refused
 from claudescale.core.values import Code, Outcome, Proposal, Verdict, WorkloadState
 from claudescale.engine.cooldown_memory import CooldownMemory
+from claudescale.engine.leadership import NOT_LEADER
 from claudescale.errors import ClusterError, Conflict, NotFound
 from claudescale.ports import AuditSink, Cluster
 
@@ -26,9 +28,18 @@ log = logging.getLogger(__name__)
 
 class ScaleWriter:
     def __init__(
-        self, cluster: Cluster, audit: AuditSink, settings: Settings, memory: CooldownMemory
+        self,
+        cluster: Cluster,
+        audit: AuditSink,
+        settings: Settings,
+        memory: CooldownMemory,
+        *,
+        may_write: Callable[[], bool] = lambda: True,
     ) -> None:
+        """``may_write`` is asked right before the PATCH (leader election: a lease can be
+        lost while a proposal is judged); False refuses the write with ``NOT_LEADER``."""
         self._cluster, self._audit = cluster, audit
+        self._may_write = may_write
         self._cluster_settings = settings.cluster
         self._memory = memory
 
@@ -80,6 +91,8 @@ class ScaleWriter:
     async def _patch(self, state: WorkloadState, replicas: int) -> tuple[Code, str, bool]:
         """Write, and say how it went: (code, sentence, whether it may have landed unseen)."""
         ref = state.ref
+        if not self._may_write():
+            return Code.NOT_LEADER, NOT_LEADER, False
         try:
             with anyio.fail_after(self._cluster_settings.request_timeout_s):
                 await self._cluster.scale(ref, replicas, state.resource_version)

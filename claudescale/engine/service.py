@@ -13,21 +13,34 @@ from __future__ import annotations
 
 import logging
 import signal
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import anyio
 from anyio.abc import TaskStatus
 
-from claudescale.audit import AuditLog, recovery_records
+from claudescale.audit import AuditLog, Recovery, recover_from
+from claudescale.audit.retention import Retention
 from claudescale.config import Settings, state_dir_for
+from claudescale.core.values import WorkloadRef
 from claudescale.engine.executor import Executor
 from claudescale.engine.health import HealthReport, HealthServer
+from claudescale.engine.leadership import SOLE_WRITER, explain_verdicts
 from claudescale.engine.loop_memory import Health
 from claudescale.engine.poll_loop import Controller
+from claudescale.engine.status_view import service_status
 from claudescale.engine.telemetry import Telemetry
 from claudescale.engine.telemetry_taps import AuditTap, TimedProposer
-from claudescale.ports import ChangeFeed, Clock, Cluster, MetricsSource, Proposer
+from claudescale.errors import StateError
+from claudescale.ports import (
+    ChangeFeed,
+    Clock,
+    Cluster,
+    EventRecorder,
+    Leadership,
+    MetricsSource,
+    Proposer,
+)
 
 log = logging.getLogger(__name__)
 ROOT_LOOPS = ("executor", "controller", "health")
@@ -37,20 +50,32 @@ class RootLoopEnded(RuntimeError):
     """A root loop returned on its own: a bug, and the service must not limp on without it."""
 
 
-def open_audit(
-    settings: Settings, clock: Clock
-) -> tuple[AuditLog, Iterable[Mapping[str, Any]] | None]:
+def open_audit(settings: Settings, clock: Clock) -> tuple[AuditLog, Recovery]:
     """Open the audit log and say what the executor may recover from it: its records when
-    the whole chain verifies, None when the log is empty or broken (then every workload is
-    assumed to have acted at start-up)."""
-    audit = AuditLog(settings.audit.path, settings.audit.rotate_bytes, clock)
-    recovery = recovery_records(settings.audit.path)
-    if recovery.problem is not None:
+    the whole chain verifies; none when the log is empty (scale-downs wait a full cooldown)
+    or damaged (everything is held for a full cooldown, said once, loudly, here and on
+    ``/readyz``, until an operator runs ``claudescale audit seal``)."""
+    group = settings.audit
+    retention = Retention.of(group.retain_days, group.retain_bytes)
+    audit = AuditLog(group.path, group.rotate_bytes, clock, retention=retention)
+    try:
+        recovery = recover_from(audit)
+    except BaseException:
+        audit.close()
+        raise
+    if recovery.damage is not None:
+        log.warning(
+            f"{recovery.damage} Every cooldown, the hourly rate limit and every stop count as "
+            "active for a full cooldown from now; run `claudescale audit verify`, then "
+            "`claudescale audit seal` to start a new chain.",
+            extra={"event": "audit_damaged"},
+        )
+    elif recovery.problem is not None:
         log.warning(
             f"{recovery.problem} Cooldowns start as if every workload acted now.",
             extra={"event": "audit_not_recovered"},
         )
-    return audit, recovery.records
+    return audit, recovery
 
 
 class Service:
@@ -62,15 +87,26 @@ class Service:
         metrics: MetricsSource,
         clock: Clock,
         proposers: Sequence[Proposer] = (),
+        leadership: Leadership | None = None,
+        events: EventRecorder | None = None,
     ) -> None:
+        """``leadership``: only while it says so does the executor write (leader election;
+        None: this replica always writes); ``events``: Kubernetes Events explaining each
+        verdict (None: none)."""
         self.settings, self._clock = settings, clock
+        self.leadership, self._events = leadership or SOLE_WRITER, events
         self.telemetry = Telemetry()
-        self.audit, records = open_audit(settings, clock)
+        self.audit, recovery = open_audit(settings, clock)
+        self.audit_damage = recovery.damage
         audit = AuditTap(self.audit, self.telemetry)  # counts records, verdicts, failures
         try:
             state_dir = state_dir_for(settings, self.audit.path)
-            self.executor = Executor(cluster, metrics, audit, clock, settings, state_dir=state_dir)
-            self.executor.recover(records)
+            self.executor = Executor(
+                cluster, metrics, audit, clock, settings, state_dir=state_dir, leadership=leadership
+            )
+            self.executor.recover(recovery.records, damage=recovery.damage)
+            if recovery.damage is None:
+                self.audit.apply_retention()  # only a trusted chain loses its oldest segments
         except BaseException:
             self.audit.close()
             raise
@@ -81,9 +117,9 @@ class Service:
         if isinstance(cluster, ChangeFeed):  # a watching cluster starts a cycle at once
             cluster.subscribe(lambda ref: self.controller.reconcile_now())
         self.controller.on_hold = self.telemetry.observe_decision
-        self.telemetry.is_managed = lambda ref: any(
-            situation.ref == ref for situation in self.controller.status().situations
-        )
+        self._managed_from: object = None
+        self._managed_refs: frozenset[WorkloadRef] = frozenset()
+        self.telemetry.is_managed = self._is_managed
         service = settings.service
         self.health = HealthServer(
             service.host,
@@ -91,12 +127,22 @@ class Service:
             self.report,
             self.controller.reconcile_now,
             metrics=self.metrics_exposition,
+            status=self.status_document,
         )
         self.health_port: int | None = None
         self._running: set[str] = set()
         self._scopes: dict[str, anyio.CancelScope] = {}
         self._stopped = {name: anyio.Event() for name in ROOT_LOOPS}
         self._stop = anyio.Event()
+
+    def _is_managed(self, ref: WorkloadRef) -> bool:
+        """Whether the last seeing cycle saw ``ref``: one set per cycle, not a scan per call
+        (a scan per hold made a cycle over 5,000 workloads quadratic)."""
+        situations = self.controller.status().situations
+        if situations is not self._managed_from:
+            self._managed_from = situations
+            self._managed_refs = frozenset(s.ref for s in situations)
+        return ref in self._managed_refs
 
     def report(self) -> HealthReport:
         status = self.controller.status()
@@ -109,7 +155,26 @@ class Service:
                 "loop_health": status.health.value,
                 "cycles": status.cycles,
                 "blind_reason": status.blind_reason,
+                "audit_damage": self.audit_damage,
+                "leader": self.leadership.may_write(),
             },
+        )
+
+    def status_document(self) -> dict[str, Any]:
+        """``/status``: each workload as ``claudescale status`` shows it (``status_view``)."""
+        control = self.executor.control
+        try:
+            approvals = control.approvals.list()
+        except StateError:
+            approvals = []  # the executor records approvals_unavailable at its next cycle
+        return service_status(
+            self.controller.status(),
+            self.settings,
+            history=self.executor.history,
+            approvals=approvals,
+            kill_switch=self.settings.approvals.kill_switch or control.kill_switch_file.exists(),
+            now_s=self._clock.now(),
+            now_wall_s=self._clock.wall(),
         )
 
     def metrics_exposition(self) -> bytes:
@@ -121,6 +186,7 @@ class Service:
             history=self.executor.history,
             approvals=self.executor.control.approvals,
         )
+        self.telemetry.leader.set(1 if self.leadership.may_write() else 0)
         return self.telemetry.exposition()
 
     def stop(self) -> None:
@@ -129,6 +195,9 @@ class Service:
 
     async def run(self, *, ready: anyio.Event | None = None) -> None:
         """Run until ``stop()``; raises RootLoopEnded if a root loop returns by itself."""
+        if self._events is not None:  # chained: whoever installed a hook first is told too
+            hook = explain_verdicts(self._events, self.leadership, self.executor.on_verdict)
+            self.executor.on_verdict = hook
         try:
             async with anyio.create_task_group() as tg:
                 await tg.start(self._root, "executor", self.executor.run)
@@ -200,16 +269,27 @@ async def serve(
     clock: Clock,
     ready: anyio.Event | None = None,
     proposers: Sequence[Proposer] = (),
+    leadership: Leadership | None = None,
+    events: EventRecorder | None = None,
 ) -> None:
     """Run the service until SIGTERM or SIGINT, then shut down within the grace."""
-    service = Service(settings, cluster=cluster, metrics=metrics, clock=clock, proposers=proposers)
+    service = Service(
+        settings,
+        cluster=cluster,
+        metrics=metrics,
+        clock=clock,
+        proposers=proposers,
+        leadership=leadership,
+        events=events,
+    )
     async with anyio.create_task_group() as tg:
-        tg.start_soon(_stop_on_signal, service)
+        tg.start_soon(stop_on_signal, service)
         await service.run(ready=ready)
         tg.cancel_scope.cancel()
 
 
-async def _stop_on_signal(service: Service) -> None:
+async def stop_on_signal(service: Service) -> None:
+    """Stop ``service`` on the first SIGTERM or SIGINT."""
     with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async for signum in signals:
             name = signal.Signals(signum).name

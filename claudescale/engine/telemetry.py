@@ -10,6 +10,10 @@ the loop's latest view (replicas, bounds, cooldowns, blindness, pending approval
 gauges just before a scrape and drops the series of workloads that are gone. Names follow
 Prometheus conventions: ``claudescale_`` prefix, base units (seconds, ratios), ``_total``
 counters. It must not read the cluster or Prometheus itself.
+
+It is longer than the ~300 lines modules aim for because about a third of it is the metric
+definitions in ``Telemetry.__init__``: each metric's name, help and labels stay beside the
+code that sets it, so the two cannot drift apart.
 """
 
 from __future__ import annotations
@@ -29,7 +33,8 @@ from prometheus_client import (
 
 from claudescale import __version__
 from claudescale.config import Settings
-from claudescale.control.approvals import ApprovalStore, Status
+from claudescale.control.approval_values import Status
+from claudescale.control.approvals import ApprovalStore
 from claudescale.core.situation import WorkloadSituation, cooldowns_remaining_s
 from claudescale.core.values import History, Outcome, WorkloadRef
 from claudescale.engine.loop_memory import Decision, Health, LoopStatus
@@ -163,7 +168,7 @@ class Telemetry:
         )
         self.leader = Gauge(
             "claudescale_leader",
-            "1 when this pod may write to the cluster (always 1 until leader election exists).",
+            "1 when this pod may write to the cluster: it holds the lease, or election is off.",
             registry=r,
         )
         self.info = Gauge(

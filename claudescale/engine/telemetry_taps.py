@@ -47,11 +47,14 @@ class TimedProposer:
         started, result = self._clock.now(), "timeout"
         try:
             answer = await self._proposer.propose(situations)
-            result = "answered"
+            # A proposer that may decline to ask its model (the MCP assistant's
+            # change-triggered economy) says whether it did; a call it skipped is no consult.
+            result = "answered" if getattr(self._proposer, "consulted", True) else ""
             return answer
         except Exception:
             result = "failed"
             raise
         finally:
             # A cancelled consult (the cycle's deadline) ends here still marked "timeout".
-            self._telemetry.observe_consult(self.name, result, self._clock.now() - started)
+            if result:
+                self._telemetry.observe_consult(self.name, result, self._clock.now() - started)

@@ -17,7 +17,7 @@ from typing import Any
 import anyio
 from anyio.abc import TaskGroup, TaskStatus
 
-from claudescale.audit import AuditLog, recovery_records
+from claudescale.audit import AuditLog, recover_from
 from claudescale.config import Settings, state_dir_for
 from claudescale.core.replies import ParseFailure, parse_reply
 from claudescale.core.values import Action, Proposal, Source, Verdict
@@ -98,7 +98,8 @@ class ReplayRun:
         if not durable_state:
             _remove_log(self.audit_path)
         self.executor = self._new_executor()
-        self.executor.recover(recovery_records(self.audit_path).records)
+        recovery = recover_from(self.audit)
+        self.executor.recover(recovery.records, damage=recovery.damage)
 
     def _apply(self, step: Step) -> None:
         cluster, workload = self.cluster, self.workload

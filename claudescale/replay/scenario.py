@@ -1,7 +1,8 @@
 """The replay file format (DESIGN.md, "Scenario replay"), parsed strictly.
 
 Layer: edge (reads YAML). Unknown keys and bad values raise ConfigError with one line naming
-the key, e.g. ``steps.2.cpu: ...``.
+the key, e.g. ``steps.2.cpu: ...``; errors in the scenario's ``settings`` read like the
+service's own settings errors (``settings.guardrails.cooldown_up_s: must be at least 0``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pydantic import (
 )
 
 from claudescale.config import Settings, read_yaml_mapping
-from claudescale.core.limits import describe_validation_error
+from claudescale.config.errors import describe_settings_error
 from claudescale.core.values import WorkloadRef
 from claudescale.errors import ConfigError
 
@@ -147,12 +148,19 @@ def parse_scenario(data: Any, *, origin: str = "replay") -> Scenario:
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(f"{origin}: {describe_validation_error(exc)}") from None
+        raise ConfigError(f"{origin}: {describe_settings_error(exc)}") from None
     try:
         replay_settings(scenario)
     except ValidationError as exc:
-        raise ConfigError(f"{origin}: {describe_validation_error(exc, 'settings')}") from None
+        raise ConfigError(f"{origin}: {_settings_error(exc)}") from None
     return scenario
+
+
+def _settings_error(exc: ValidationError) -> str:
+    """The service's wording for settings errors (``claudescale.config.errors``), with the
+    key path under the scenario's ``settings``."""
+    text = describe_settings_error(exc)
+    return text if text.startswith("settings:") else f"settings.{text}"
 
 
 def replay_settings(scenario: Scenario) -> Settings:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from claudescale.sim import objects
+from claudescale.sim import event_views, objects
 from claudescale.sim.cluster import SimCluster
 from claudescale.sim.objects import Obj
 from claudescale.sim.patch import apply_patch
@@ -56,17 +56,17 @@ class ResourceApi:
             return objects.scale_of(obj)
         if info.subresource not in (None, "status"):
             raise not_served()
-        return obj
+        return event_views.present(resource, obj)
 
     def list(
         self, resource: Resource, info: RequestInfo, labels: str | None, fields: str | None
     ) -> Obj:
-        by_labels, by_fields = label_selector(labels), field_selector(fields)
-        items = [
-            obj
-            for obj in self.store.list(resource, info.namespace)
-            if by_labels(obj) and by_fields(obj)
-        ]
+        by_labels = label_selector(labels)
+        by_fields = field_selector(fields, resource.field_paths)
+        shown = (
+            event_views.present(resource, obj) for obj in self.store.list(resource, info.namespace)
+        )
+        items = [obj for obj in shown if by_labels(obj) and by_fields(obj)]
         return {
             "kind": f"{resource.kind}List",
             "apiVersion": resource.api_version,
@@ -83,7 +83,11 @@ class ResourceApi:
             )
         if info.name is not None:
             raise SimApiError(405, "MethodNotAllowed", "POST names a collection, not an object")
+        shown, resource = resource, event_views.stored(resource)
+        body = event_views.accept(shown, body)
         meta = dict(body.get("metadata") or {})
+        if not meta.get("name") and meta.get("generateName"):
+            meta["name"] = f"{meta['generateName']}{self.cluster.pods.uid()[:5]}"
         if resource.namespaced:
             if meta.get("namespace", info.namespace) != info.namespace:
                 raise bad_request(
@@ -106,7 +110,7 @@ class ResourceApi:
         created = self.store.create(resource, obj)
         if resource is DEPLOYMENTS:
             self.cluster.mark_dirty(meta["namespace"], meta["name"])
-        return created
+        return event_views.present(shown, created)
 
     def replace(self, resource: Resource, info: RequestInfo, body: Any) -> Obj:
         if not isinstance(body, dict):
@@ -125,7 +129,14 @@ class ResourceApi:
             raise not_served()
         return self._write(resource, {**body, "metadata": meta}, expect_rv)
 
-    def patch(self, resource: Resource, info: RequestInfo, content_type: str, body: Any) -> Obj:
+    def patch(
+        self,
+        resource: Resource,
+        info: RequestInfo,
+        content_type: str,
+        body: Any,
+        field_manager: str | None = None,
+    ) -> Obj:
         self._injected_failure(resource, info)
         current = self.get(resource, info)
         patched = apply_patch(content_type, current, body)
@@ -134,7 +145,7 @@ class ResourceApi:
         if patched_rv is not None and patched_rv != current_rv:
             raise conflict(resource.key, info.name or "", resource.group, resource.plural)
         if info.subresource == "scale" and resource is DEPLOYMENTS:
-            return self._write_scale(info, patched, current_rv)
+            return self._write_scale(info, patched, current_rv, field_manager)
         if info.subresource is not None:
             raise not_served()
         meta = {**(patched.get("metadata") or {}), "name": info.name}
@@ -166,9 +177,10 @@ class ResourceApi:
             },
         )
 
-    def _write(self, resource: Resource, obj: Obj, expect_rv: str | None) -> Obj:
-        if resource is DEPLOYMENTS:
+    def _write(self, shown: Resource, obj: Obj, expect_rv: str | None) -> Obj:
+        if shown is DEPLOYMENTS:
             return self.cluster.write_deployment(obj, expect_rv)
+        resource, obj = event_views.stored(shown), event_views.accept(shown, obj)
         current = self.store.require(
             resource, obj["metadata"].get("namespace", ""), obj["metadata"]["name"]
         )
@@ -177,7 +189,7 @@ class ResourceApi:
             for k in ("uid", "creationTimestamp")
             if k in current["metadata"]
         }
-        return self.store.update(
+        written = self.store.update(
             resource,
             {
                 **obj,
@@ -187,14 +199,19 @@ class ResourceApi:
             },
             expect_rv,
         )
+        return event_views.present(shown, written)
 
-    def _write_scale(self, info: RequestInfo, scale: Obj, expect_rv: str | None) -> Obj:
+    def _write_scale(
+        self, info: RequestInfo, scale: Obj, expect_rv: str | None, field_manager: str | None = None
+    ) -> Obj:
         replicas = (scale.get("spec") or {}).get("replicas")
         check_replicas("Scale.autoscaling", info.name or "", replicas)
         assert isinstance(replicas, int)
         current = self.store.require(DEPLOYMENTS, info.namespace or "", info.name or "")
         written = self.cluster.write_deployment(
-            {**current, "spec": {**current["spec"], "replicas": replicas}}, expect_rv
+            {**current, "spec": {**current["spec"], "replicas": replicas}},
+            expect_rv,
+            scale_manager=field_manager or "unknown",
         )
         return objects.scale_of(written)
 

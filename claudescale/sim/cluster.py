@@ -17,6 +17,7 @@ from claudescale.ports import Clock
 from claudescale.sim import objects
 from claudescale.sim.config import SimConfig
 from claudescale.sim.load import Load
+from claudescale.sim.managed_fields import after_replicas_write
 from claudescale.sim.objects import Obj
 from claudescale.sim.pods import PodController
 from claudescale.sim.resources import DEPLOYMENTS, HPAS, NAMESPACES, PODS, SCALED_OBJECTS
@@ -251,9 +252,12 @@ class SimCluster:
 
     # --- writes shared by the in-memory and HTTP APIs ---------------------------------------
 
-    def write_deployment(self, new: Obj, expect_rv: str | None = None) -> Obj:
+    def write_deployment(
+        self, new: Obj, expect_rv: str | None = None, *, scale_manager: str | None = None
+    ) -> Obj:
         """Store a Deployment: server-owned fields are kept, generation moves with the spec,
-        and the controller reconciles it."""
+        and the controller reconciles it. ``scale_manager``: the write came through the
+        scale subresource with that field manager (``managedFields`` records it)."""
         meta = new.get("metadata") or {}
         namespace, name = str(meta.get("namespace", "")), str(meta.get("name", ""))
         current = self.store.require(DEPLOYMENTS, namespace, name)
@@ -264,6 +268,12 @@ class SimCluster:
             for key in ("uid", "creationTimestamp", "generation", "resourceVersion")
             if key in current["metadata"]
         }
+        fields = current["metadata"].get("managedFields")
+        if scale_manager is not None or replicas != current["spec"].get("replicas", 1):
+            fields = after_replicas_write(fields, scale_manager, self.clock.wall())
+        meta = {key: value for key, value in meta.items() if key != "managedFields"}
+        if fields:
+            kept["managedFields"] = fields
         generation = int(kept.get("generation", 1))
         if new.get("spec") != current.get("spec"):
             generation += 1

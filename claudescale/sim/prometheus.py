@@ -167,6 +167,25 @@ class PrometheusProcess:
             self._log = None
         self._cleanup_workdir()
 
+    def halt(self) -> None:
+        """Stop the process but keep its port, configuration, targets and data, so that
+        ``resume()`` brings the same Prometheus back: an outage, as its clients see it."""
+        process, self._process = self._process, None
+        if process is not None:
+            _terminate(process, self.stop_timeout_s)
+
+    def resume(self) -> Self:
+        """Start again after ``halt()``, on the same port and data directory, and return once
+        ready; raises PrometheusProcessError when the port was taken meanwhile."""
+        if self._process is not None:
+            raise PrometheusProcessError("This Prometheus is already running.")
+        try:
+            self._try_start(self.workdir / "prometheus.yml", last_attempt=True, port=self.port)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
     def _cleanup_workdir(self) -> None:
         if self._own_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
@@ -194,12 +213,13 @@ class PrometheusProcess:
         # JSON is YAML; no need for a YAML writer.
         return json.dumps(config, indent=2)
 
-    def _try_start(self, config: Path, *, last_attempt: bool) -> bool:
-        """One start on a fresh port. False when the port was taken meanwhile (try again)."""
-        self.port = _free_port()
+    def _try_start(self, config: Path, *, last_attempt: bool, port: int = 0) -> bool:
+        """One start on ``port``, else a fresh one. False when the port was taken meanwhile
+        (try again)."""
+        self.port = port or _free_port()
         if self._log is not None:
             self._log.close()
-        self._log = self.log_path.open("wb")
+        self._log = self.log_path.open("ab" if port else "wb")
         self._process = subprocess.Popen(
             [
                 str(self.binary),

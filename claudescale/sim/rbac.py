@@ -1,15 +1,18 @@
 """Authorization in the sandbox: everything (``admin``), or exactly the product's role.
 
 Layer: sandbox. The ``product`` role mirrors the ServiceAccount in manifests/: get/list/watch
-on deployments, pods, HPAs and KEDA ScaledObjects, get/patch on deployments/scale, and get on
-version and discovery. Anything else answers 403 with the API server's message, so tests that
-run the adapter under it prove the product needs no more than that role.
+on deployments, pods, HPAs and KEDA ScaledObjects, get/patch on deployments/scale,
+create/patch on core Events, and get on version and discovery, in the managed namespaces; and
+get/create/update on Leases in its own namespace (``claudescale``, the leader-election Role).
+Anything else answers 403 with the API server's message, so tests that run the adapter under
+it prove the product needs no more than that role.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from claudescale.sim.resources import RequestInfo
 from claudescale.sim.status import SimApiError
@@ -17,6 +20,8 @@ from claudescale.sim.status import SimApiError
 ADMIN = "admin"
 PRODUCT = "product"
 PRODUCT_USER = "system:serviceaccount:claudescale:claudescale"
+PRODUCT_NAMESPACE = "claudescale"
+"""Where the product's own Role (leader election) is bound."""
 
 _READ = ("get", "list", "watch")
 
@@ -27,6 +32,8 @@ class Rule:
     resource: str
     """Plural, or ``plural/subresource``."""
     verbs: tuple[str, ...]
+    own_namespace: bool = False
+    """Bound in ``PRODUCT_NAMESPACE`` rather than in the managed namespaces."""
 
 
 PRODUCT_RULES = (
@@ -35,7 +42,17 @@ PRODUCT_RULES = (
     Rule("", "pods", _READ),
     Rule("autoscaling", "horizontalpodautoscalers", _READ),
     Rule("keda.sh", "scaledobjects", _READ),
+    Rule("", "events", ("create", "patch")),
+    Rule("coordination.k8s.io", "leases", ("get", "create", "update"), own_namespace=True),
 )
+
+
+class Policy(Protocol):
+    """Rules loaded from RBAC files (``claudescale.sim.rbac_files``), instead of a named role."""
+
+    def allows(self, info: RequestInfo, verb: str) -> bool: ...
+
+
 PUBLIC_PATHS = ("/version", "/api", "/apis", "/openapi", "/healthz", "/livez", "/readyz")
 
 
@@ -44,7 +61,7 @@ def _public(path: str) -> bool:
 
 
 def authorize(
-    role: str, info: RequestInfo, verb: str, namespaces: Sequence[str] | None = None
+    role: str | Policy, info: RequestInfo, verb: str, namespaces: Sequence[str] | None = None
 ) -> None:
     """Raise 403 unless ``role`` may do ``verb`` on what ``info`` names.
 
@@ -59,13 +76,14 @@ def authorize(
             403, "Forbidden", f'forbidden: User "{PRODUCT_USER}" cannot {verb} path "{info.path}"'
         )
     resource = info.plural + (f"/{info.subresource}" if info.subresource else "")
-    allowed = any(
-        rule.group == info.group and rule.resource == resource and verb in rule.verbs
-        for rule in PRODUCT_RULES
-    )
-    in_scope = namespaces is None or (info.namespace is not None and info.namespace in namespaces)
-    if allowed and in_scope:
+    if not isinstance(role, str) and role.allows(info, verb):
         return
+    for rule in PRODUCT_RULES if isinstance(role, str) else ():
+        bound = (PRODUCT_NAMESPACE,) if rule.own_namespace else namespaces
+        in_scope = bound is None or (info.namespace is not None and info.namespace in bound)
+        granted = rule.group == info.group and rule.resource == resource and verb in rule.verbs
+        if granted and in_scope:
+            return
     where = (
         f'in the namespace "{info.namespace}"'
         if info.namespace is not None

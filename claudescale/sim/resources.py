@@ -29,6 +29,11 @@ class Resource:
         "update",
         "watch",
     )
+    field_paths: tuple[str, ...] = ()
+    """Dotted paths a ``fieldSelector`` may name beyond ``metadata.name``/``namespace``."""
+    stored_as: str = ""
+    """The storage key when this is another version's view of stored objects (as
+    ``events.k8s.io/v1`` Events are of core Events); empty means ``key``."""
 
     @property
     def api_version(self) -> str:
@@ -38,6 +43,11 @@ class Resource:
     def key(self) -> str:
         """How the API names the resource in messages, e.g. ``deployments.apps``."""
         return f"{self.plural}.{self.group}" if self.group else self.plural
+
+    @property
+    def storage_key(self) -> str:
+        """Where the store keeps these objects (one place for every view of them)."""
+        return self.stored_as or self.key
 
 
 NAMESPACES = Resource(
@@ -66,7 +76,47 @@ SCALED_OBJECTS = Resource(
     "keda.sh", "v1alpha1", "scaledobjects", "ScaledObject", True, ("so",), ("status",)
 )
 
-BUILTIN = (NAMESPACES, PODS, DEPLOYMENTS, HPAS)
+LEASES = Resource(
+    "coordination.k8s.io",
+    "v1",
+    "leases",
+    "Lease",
+    True,
+    field_paths=("spec.holderIdentity",),
+)
+_REFERENCE_FIELDS = ("kind", "namespace", "name", "uid", "apiVersion", "resourceVersion")
+EVENTS = Resource(
+    "",
+    "v1",
+    "events",
+    "Event",
+    True,
+    ("ev",),
+    field_paths=(
+        *(f"involvedObject.{field}" for field in _REFERENCE_FIELDS),
+        "reason",
+        "type",
+        "source",
+        "reportingComponent",
+    ),
+)
+EVENTS_V1 = Resource(
+    "events.k8s.io",
+    "v1",
+    "events",
+    "Event",
+    True,
+    ("ev",),
+    field_paths=(
+        *(f"regarding.{field}" for field in _REFERENCE_FIELDS),
+        "reason",
+        "type",
+        "reportingController",
+    ),
+    stored_as=EVENTS.key,
+)
+
+BUILTIN = (NAMESPACES, PODS, DEPLOYMENTS, HPAS, LEASES, EVENTS, EVENTS_V1)
 
 
 def served(keda: bool) -> tuple[Resource, ...]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from claudescale.sim.config import SimConfig, WorkloadSpec
+from claudescale.sim.rbac import PRODUCT_NAMESPACE
 
 if TYPE_CHECKING:
     from claudescale.sim.cluster import SimCluster
@@ -15,8 +16,9 @@ if TYPE_CHECKING:
 
 def populate(cluster: SimCluster, config: SimConfig) -> None:
     """Create what the sandbox file describes: namespaces, workloads (with their loads),
-    HPAs and ScaledObjects."""
-    for namespace in config.namespaces:
+    HPAs and ScaledObjects; and claudescale's own namespace, where its leader-election Lease
+    lives, as in a cluster it was installed in."""
+    for namespace in (*config.namespaces, PRODUCT_NAMESPACE):
         cluster.create_namespace(namespace)
     for spec in config.workloads:
         _workload(cluster, spec, config.initial_pods_ready)

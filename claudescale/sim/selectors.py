@@ -2,13 +2,14 @@
 
 Layer: sandbox. Supports equality (``=``, ``==``, ``!=``), existence (``key``, ``!key``) and
 set-based (``key in (a,b)``, ``key notin (a)``) requirements; field selectors support
-``metadata.name`` and ``metadata.namespace`` with ``=``/``==``/``!=``.
+``metadata.name``, ``metadata.namespace`` and the resource's own fields (``Resource.field_paths``)
+with ``=``/``==``/``!=``.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from claudescale.sim.objects import Obj
@@ -74,23 +75,34 @@ def label_selector(text: str | None) -> Callable[[Obj], bool]:
     return matches
 
 
-def field_selector(text: str | None) -> Callable[[Obj], bool]:
-    """A predicate on objects for a ``fieldSelector`` query value (None or empty: all)."""
+def field_selector(text: str | None, paths: Sequence[str] = ()) -> Callable[[Obj], bool]:
+    """A predicate on objects for a ``fieldSelector`` query value (None or empty: all).
+
+    ``paths`` are the dotted fields the resource supports besides ``metadata.name`` and
+    ``metadata.namespace`` (``involvedObject.name`` for Events, say)."""
     if not text:
         return lambda obj: True
-    checks: list[tuple[str, str, bool]] = []
+    known = ("metadata.name", "metadata.namespace", *paths)
+    checks: list[tuple[tuple[str, ...], str, bool]] = []
     for part in _split(text):
         match = re.match(r"^\s*([\w.]+)\s*(==|=|!=)\s*(.*?)\s*$", part)
-        if not match or match.group(1) not in ("metadata.name", "metadata.namespace"):
+        if not match or match.group(1) not in known:
             raise bad_request(
                 f'"{part.strip()}" is not a known field selector: only '
-                '"metadata.name", "metadata.namespace"'
+                + ", ".join(f'"{field}"' for field in known)
             )
         field, op, value = match.groups()
-        checks.append((field.split(".")[1], value, op != "!="))
+        checks.append((tuple(field.split(".")), value, op != "!="))
 
     def matches(obj: Obj) -> bool:
-        meta: Mapping[str, Any] = obj.get("metadata") or {}
-        return all((str(meta.get(field, "")) == value) == equal for field, value, equal in checks)
+        return all((_field(obj, path) == value) == equal for path, value, equal in checks)
 
     return matches
+
+
+def _field(obj: Obj, path: Sequence[str]) -> str:
+    """The value at a dotted path as the API compares it: a string, empty when absent."""
+    node: Any = obj
+    for part in path:
+        node = node.get(part) if isinstance(node, Mapping) else None
+    return "" if node is None else str(node)

@@ -40,8 +40,9 @@ class SimOptions:
     """0 picks a free port."""
     token: str | None = None
     """When set, API requests need ``Authorization: Bearer <token>`` (else 401)."""
-    rbac: str = rbac.ADMIN
-    """``admin`` (everything) or ``product`` (the product ServiceAccount's role)."""
+    rbac: str | rbac.Policy = rbac.ADMIN
+    """``admin`` (everything), ``product`` (the product ServiceAccount's role), or a Policy
+    loaded from RBAC files (``claudescale.sim.rbac_files.load_role_files``)."""
     rbac_namespaces: tuple[str, ...] | None = None
     """With ``product``: the namespaces the role is bound in (None: cluster-wide)."""
     tick_interval_s: float = 0.5
@@ -225,7 +226,16 @@ class Sandbox:
             return _json(self.api.replace(resource, info, body))
         if method == "PATCH":
             return _json(
-                self.api.patch(resource, info, request.headers.get("Content-Type", ""), body)
+                self.api.patch(
+                    resource,
+                    info,
+                    request.headers.get("Content-Type", ""),
+                    body,
+                    request.query.get("fieldManager")
+                    # as the API server does: the user agent up to its first '/'
+                    or request.headers.get("User-Agent", "").split("/")[0]
+                    or None,
+                )
             )
         raise SimApiError(405, "MethodNotAllowed", f"{method} is not supported here")
 

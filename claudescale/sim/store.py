@@ -53,7 +53,7 @@ class ObjectStore:
         self._listeners.remove(callback)
 
     def get(self, resource: Resource, namespace: str, name: str) -> Obj | None:
-        return self._objects.get(resource.key, {}).get((namespace, name))
+        return self._objects.get(resource.storage_key, {}).get((namespace, name))
 
     def require(self, resource: Resource, namespace: str, name: str) -> Obj:
         obj = self.get(resource, namespace, name)
@@ -62,16 +62,16 @@ class ObjectStore:
         return obj
 
     def list(self, resource: Resource, namespace: str | None = None) -> list[Obj]:
-        items = self._objects.get(resource.key, {})
+        items = self._objects.get(resource.storage_key, {})
         keys = sorted(k for k in items if namespace is None or k[0] == namespace)
         return [items[k] for k in keys]
 
     def count(self, resource: Resource) -> int:
-        return len(self._objects.get(resource.key, {}))
+        return len(self._objects.get(resource.storage_key, {}))
 
     def create(self, resource: Resource, obj: Obj) -> Obj:
         namespace, name = _identity(obj)
-        bucket = self._objects.setdefault(resource.key, {})
+        bucket = self._objects.setdefault(resource.storage_key, {})
         if (namespace, name) in bucket:
             raise already_exists(resource.key, name, resource.group, resource.plural)
         return self._write(resource, "ADDED", namespace, name, obj)
@@ -86,7 +86,7 @@ class ObjectStore:
 
     def delete(self, resource: Resource, namespace: str, name: str) -> Obj:
         current = self.require(resource, namespace, name)
-        del self._objects[resource.key][(namespace, name)]
+        del self._objects[resource.storage_key][(namespace, name)]
         gone = {**current, "metadata": dict(current["metadata"])}
         return self._write(resource, "DELETED", namespace, name, gone, store=False)
 
@@ -103,7 +103,8 @@ class ObjectStore:
         return tuple(
             e
             for e in self._events_after(resource_version)
-            if e.resource_key == resource.key and (namespace is None or e.namespace == namespace)
+            if e.resource_key == resource.storage_key
+            and (namespace is None or e.namespace == namespace)
         )
 
     def compact(self) -> None:
@@ -127,8 +128,8 @@ class ObjectStore:
         meta: dict[str, Any] = {**obj["metadata"], "resourceVersion": str(self._rv)}
         written = {**obj, "metadata": meta}
         if store:
-            self._objects.setdefault(resource.key, {})[(namespace, name)] = written
-        self._history.append(WatchEvent(self._rv, kind, resource.key, namespace, written))
+            self._objects.setdefault(resource.storage_key, {})[(namespace, name)] = written
+        self._history.append(WatchEvent(self._rv, kind, resource.storage_key, namespace, written))
         while len(self._history) > self._history_limit:
             self._compacted_rv = self._history.popleft().resource_version
         for callback in list(self._listeners):

@@ -22,10 +22,15 @@ def wants_table(accept: str) -> bool:
 
 
 def age(obj: Obj, now_wall_s: float) -> str:
-    stamp = obj.get("metadata", {}).get("creationTimestamp")
+    return _since(obj.get("metadata", {}).get("creationTimestamp"), now_wall_s)
+
+
+def _since(stamp: str | None, now_wall_s: float) -> str:
+    """``kubectl``'s short age of an RFC 3339 time (``Time`` or ``MicroTime``)."""
     if not stamp:
         return "<unknown>"
-    seconds = max(0, int(now_wall_s - calendar.timegm(time.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ"))))
+    parsed = time.strptime(stamp.split(".")[0].rstrip("Z"), "%Y-%m-%dT%H:%M:%S")
+    seconds = max(0, int(now_wall_s - calendar.timegm(parsed)))
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds >= 2 * size or (unit == "m" and seconds >= size):
             return f"{seconds // size}{unit}"
@@ -58,6 +63,22 @@ def _hpa_reference(h: Obj, _: float) -> str:
     return f"{ref.get('kind', 'Deployment')}/{ref['name']}"
 
 
+def _event_last_seen(event: Obj, now_wall_s: float) -> str:
+    series = event.get("series") or {}
+    stamp = (
+        series.get("lastObservedTime")
+        or event.get("lastTimestamp")
+        or event.get("deprecatedLastTimestamp")
+        or event.get("eventTime")
+    )
+    return _since(stamp, now_wall_s)
+
+
+def _event_object(event: Obj, _: float) -> str:
+    about = event.get("involvedObject") or event.get("regarding") or {}
+    return f"{str(about.get('kind', '')).lower()}/{about.get('name', '')}"
+
+
 _NAME: Column = ("Name", "name", lambda obj, _: obj["metadata"]["name"])
 _AGE: Column = ("Age", "string", age)
 
@@ -82,6 +103,18 @@ COLUMNS: dict[str, Sequence[Column]] = {
         ("MinPods", "integer", lambda h, _: h["spec"].get("minReplicas", 1)),
         ("MaxPods", "integer", lambda h, _: h["spec"]["maxReplicas"]),
         ("Replicas", "integer", _status_int("currentReplicas")),
+        _AGE,
+    ),
+    "events": (
+        ("Last Seen", "string", _event_last_seen),
+        ("Type", "string", lambda e, _: e.get("type", "")),
+        ("Reason", "string", lambda e, _: e.get("reason", "")),
+        ("Object", "string", _event_object),
+        ("Message", "string", lambda e, _: e.get("message", e.get("note", ""))),
+    ),
+    "leases": (
+        _NAME,
+        ("Holder", "string", lambda lease, _: lease.get("spec", {}).get("holderIdentity", "")),
         _AGE,
     ),
     "namespaces": (

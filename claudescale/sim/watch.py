@@ -17,6 +17,7 @@ import anyio
 import orjson
 from aiohttp import web
 
+from claudescale.sim import event_views
 from claudescale.sim.objects import Obj
 from claudescale.sim.resources import RequestInfo, Resource
 from claudescale.sim.selectors import field_selector, label_selector
@@ -79,7 +80,7 @@ class WatchHub:
         except ValueError:
             raise bad_request(f"invalid watch parameters in {request.query_string!r}") from None
         by_labels = label_selector(query.get("labelSelector"))
-        by_fields = field_selector(query.get("fieldSelector"))
+        by_fields = field_selector(query.get("fieldSelector"), resource.field_paths)
 
         def matches(obj: Obj) -> bool:
             return by_labels(obj) and by_fields(obj)
@@ -131,7 +132,8 @@ class WatchHub:
         deadline = anyio.current_time() + timeout_s
         last_rv = int(self._store.resource_version)
         if start_rv is None:
-            for obj in self._store.list(resource, info.namespace):
+            for stored in self._store.list(resource, info.namespace):
+                obj = event_views.present(resource, stored)
                 if matches(obj):
                     await _send(response, "ADDED", obj)
         else:
@@ -145,8 +147,9 @@ class WatchHub:
                 return
             for event in events:
                 last_rv = event.resource_version
-                if matches(event.object):
-                    await _send(response, event.type, event.object)
+                obj = event_views.present(resource, event.object)
+                if matches(obj):
+                    await _send(response, event.type, obj)
             remaining_s = deadline - anyio.current_time()
             if remaining_s <= 0:
                 if bookmarks:

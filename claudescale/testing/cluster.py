@@ -7,6 +7,7 @@ with the precondition a real API server enforces, and reports whatever CPU the s
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -44,6 +45,9 @@ class ScriptedWorkload:
     cpu_age_s: float = 0.0
     fail_next_write: int | None = None
     writes: list[tuple[int, int]] = field(default_factory=list)
+    scaled_by_us_at_wall: float | None = None
+    """Our field manager's ``managedFields`` time (whole seconds), as an API server keeps it;
+    someone else's replica change takes the field over and drops it."""
 
 
 class ScriptedCluster:
@@ -69,6 +73,7 @@ class ScriptedCluster:
         workload.replicas = replicas
         workload.pods = None
         workload.resource_version = self._bump()
+        workload.scaled_by_us_at_wall = None
 
     def state(self, ref: WorkloadRef) -> WorkloadState:
         """The workload as a read would see it now (without a checkpoint)."""
@@ -109,10 +114,17 @@ class ScriptedCluster:
                 "to the latest version and try again"
             )
         workload.writes.append((workload.replicas, replicas))
+        workload.scaled_by_us_at_wall = float(math.floor(self._clock.wall()))
         workload.replicas = replicas
         workload.pods = None
         workload.resource_version = self._bump()
         return str(workload.resource_version)
+
+    async def probe(self) -> None:
+        """``ports.Probe`` for both ports it implements: list, and read one workload's CPU,
+        so a subclass that makes either fail makes the probe fail too."""
+        states = await self.list_workloads()
+        await self.cpu(states[:1])
 
     # -- MetricsSource --------------------------------------------------------------------
 
@@ -162,6 +174,7 @@ class ScriptedCluster:
             paused=workload.paused,
             owner=workload.owner,
             pods=pods,
+            last_scaled_by_us_at_wall=workload.scaled_by_us_at_wall,
         )
 
 

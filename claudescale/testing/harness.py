@@ -24,7 +24,7 @@ from typing import Any, Generic, TypeVar
 
 import anyio
 
-from claudescale.audit import AuditLog, iter_records
+from claudescale.audit import AuditLog, iter_records, recover_from
 from claudescale.cli.approvals_cmd import Context
 from claudescale.config import Settings, parse_settings, state_dir_for
 from claudescale.control.approvals import ApprovalStore
@@ -155,7 +155,11 @@ class Harness(Generic[ClockT, ClusterT]):
             executor = self._executor = Executor(
                 self.cluster, self.metrics, audit, self.clock, settings, state_dir=self.state_dir
             )
-            executor.recover(list(iter_records(self.audit_path)) if recover else [])
+            recovery = recover_from(audit) if recover else None
+            if recovery is not None and recovery.damage is not None:
+                executor.recover(None, damage=recovery.damage)
+            else:
+                executor.recover(list(iter_records(self.audit_path)) if recover else [])
             async with anyio.create_task_group() as tg:
                 await tg.start(executor.run)
                 try:

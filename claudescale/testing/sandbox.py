@@ -53,6 +53,7 @@ product's Kubernetes adapter, reaching the sandbox only through a kubeconfig."""
 
 COOLDOWN_UP_S = 6.0
 COOLDOWN_DOWN_S = 12.0
+STABILISATION_S = 10.0
 THRESHOLD_PERCENT = 40.0
 SERVICE_READY_S = 10.0
 """Real seconds the service may take to say it is ready."""
@@ -91,7 +92,13 @@ def loop_settings(prometheus_url: str, audit_path: Path, **groups: Any) -> Setti
         },
         "cluster": {"namespaces": ["demo"], "request_timeout_s": 5.0},
         "audit": {"path": str(audit_path)},
-        "loop": {"interval_s": 0.5, "lookahead_s": 0.0, "refused_retry_s": 3.0},
+        # The scale-down stabilisation window scaled down with the cooldowns (300 s by default).
+        "loop": {
+            "interval_s": 0.5,
+            "lookahead_s": 0.0,
+            "refused_retry_s": 3.0,
+            "scale_down_stabilisation_s": STABILISATION_S,
+        },
         "service": {"port": 0, "shutdown_grace_s": 5.0},
     }
     for group, values in groups.items():
@@ -141,6 +148,10 @@ class SimCpu:
         self._sim = sim
         self._earlier: dict[tuple[str, str], tuple[float, float]] = {}
         self._latest: dict[tuple[str, str], tuple[float, float]] = {}
+
+    async def probe(self) -> None:
+        """``ports.Probe``: the counters are in memory, so always there."""
+        await anyio.lowlevel.checkpoint()
 
     async def cpu(self, workloads: Sequence[WorkloadState]) -> Mapping[WorkloadRef, CpuReading]:
         await anyio.lowlevel.checkpoint()

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from claudescale.adapters.kubernetes.cluster import KubernetesCluster
-from claudescale.config import ClusterSettings
+from claudescale.config.groups import ClusterSettings
 from claudescale.core.values import WorkloadRef
 from claudescale.errors import (
     ClusterError,

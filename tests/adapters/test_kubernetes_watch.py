@@ -18,7 +18,8 @@ from anyio.streams.memory import MemoryObjectReceiveStream
 
 from claudescale.adapters.kubernetes.cluster import KubernetesCluster
 from claudescale.adapters.kubernetes.watch import INITIAL_BACKOFF_S
-from claudescale.config import ClusterSettings, parse_settings
+from claudescale.config import parse_settings
+from claudescale.config.groups import ClusterSettings
 from claudescale.core.values import CpuReading, WorkloadRef, WorkloadState
 from claudescale.engine.service import Service
 from claudescale.errors import Unavailable

@@ -27,7 +27,7 @@ from claudescale.adapters.prometheus import (
     parse_cpu_result,
 )
 from claudescale.adapters.system_clock import SystemClock
-from claudescale.config import PrometheusSettings
+from claudescale.config.groups import PrometheusSettings
 from claudescale.core.limits import Limits
 from claudescale.core.utilisation import classify
 from claudescale.core.values import Code, PodState, WorkloadRef, WorkloadState

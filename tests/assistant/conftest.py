@@ -15,10 +15,12 @@ from mcp import Client
 from mcp.client.session import ClientRequestContext
 from mcp.types import ElicitRequestParams, ElicitResult, ErrorData
 
+from claudescale.assistant.http import http_app, serve_http
 from claudescale.assistant.provider import ProviderProposer
 from claudescale.assistant.runtime import Assistant, RecordingMetrics
 from claudescale.assistant.sampling import SamplingHub, SamplingProposer
 from claudescale.assistant.server import build_server
+from claudescale.assistant.updates import ResourceUpdates
 from claudescale.audit import AuditLog
 from claudescale.config import Settings, parse_settings
 from claudescale.core.values import WorkloadRef, WorkloadState
@@ -51,6 +53,7 @@ class World:
     ) -> None:
         self.assistant = assistant
         self.hub = hub
+        self.updates = ResourceUpdates()
         self.cluster = cluster
         self.clock = clock
         self.questions: list[str] = []
@@ -103,7 +106,12 @@ def harness(tmp_path: Path) -> Harness:
         try:
             async with anyio.create_task_group() as tg:
                 await tg.start(executor.run)
-                yield World(assistant, cluster, clock, hub)
+                world = World(assistant, cluster, clock, hub)
+                executor.on_verdict = world.updates.notice
+                async with anyio.create_task_group() as notifying:
+                    await notifying.start(world.updates.notify_forever)
+                    yield world
+                    notifying.cancel_scope.cancel()
                 executor.close()
         finally:
             for proposer in proposers:
@@ -159,14 +167,37 @@ def connect(
     *,
     read_only: bool = False,
     sampling: Any = None,
+    **options: Any,
 ) -> Client:
-    server = build_server(world.assistant, read_only=read_only)
+    server = build_server(world.assistant, read_only=read_only, updates=world.updates)
     world.hub.install(server)
     callback = None if answer is None else elicitation(world, answer)
-    return Client(server, mode=mode, elicitation_callback=callback, sampling_callback=sampling)
+    return Client(
+        server, mode=mode, elicitation_callback=callback, sampling_callback=sampling, **options
+    )
 
 
 @pytest.fixture
 def client_for() -> Callable[..., Client]:
     """``client_for(world, "legacy", accept)``: an in-process MCP client of the assistant."""
     return connect
+
+
+@asynccontextmanager
+async def connect_http(world: World, *, sampling: Any = None, **options: Any) -> AsyncIterator[Any]:
+    """A handshake-era MCP client of the assistant over streamable HTTP on a loopback port."""
+    server = build_server(world.assistant, updates=world.updates)
+    world.hub.install(server)
+    app = http_app(server, "127.0.0.1", 0, None)
+    async with anyio.create_task_group() as tg:
+        port = await tg.start(serve_http, app, "127.0.0.1", 0)
+        url = f"http://127.0.0.1:{port}/mcp"
+        async with Client(url, mode="legacy", sampling_callback=sampling, **options) as client:
+            yield client
+        tg.cancel_scope.cancel()
+
+
+@pytest.fixture
+def http_client_for() -> Callable[..., AbstractAsyncContextManager[Any]]:
+    """``http_client_for(world, sampling=callback)``: a legacy MCP client over HTTP."""
+    return connect_http

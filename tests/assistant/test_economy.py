@@ -20,6 +20,8 @@ from claudescale.core.values import (
     WorkloadRef,
     WorkloadState,
 )
+from claudescale.engine.telemetry import Telemetry
+from claudescale.engine.telemetry_taps import TimedProposer
 from claudescale.testing.clock import ManualClock
 
 WEB = WorkloadRef("demo", "web")
@@ -106,3 +108,50 @@ async def test_one_consult_per_poll_would_ask_ten_times_more_over_a_load_cycle()
     replicas = [2] * 16 + [2, 2, 2, 3, 4] + [5] * 20 + [5, 5] + [4, 3] + [2] * 35
     asked = await asked_about(*((15.0, percent, None) for percent in load), replicas=replicas)
     assert len(asked) * 10 <= len(load), asked
+
+
+async def test_the_service_counts_only_the_cycles_that_asked_the_model() -> None:
+    clock = ManualClock()
+    recorder = Recorder()
+    telemetry = Telemetry()
+    gate = TimedProposer(ChangeTriggered(recorder, Settings(), clock), telemetry, clock)
+    for percent in (60.0, 85.0, 86.0, 88.0):  # in the band, then above it three times
+        clock.advance(15.0)
+        await gate.propose([situation(percent)])
+    counted = [
+        line
+        for line in telemetry.exposition().decode().splitlines()
+        if line.startswith("claudescale_model_consults_total{")
+    ]
+    assert len(recorder.asked) == 1
+    assert counted == [
+        'claudescale_model_consults_total{proposer="recorder",result="answered"} 1.0'
+    ]
+
+
+class Absent(Recorder):
+    """A model proposer that cannot ask anyone until ``present`` (no client connected)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.present = False
+        self.consulted = False
+
+    async def propose(self, situations: Sequence[WorkloadSituation]) -> list[Proposal]:
+        self.consulted = self.present
+        return await super().propose(situations) if self.present else []
+
+
+async def test_a_change_nobody_could_be_asked_about_is_asked_once_someone_can() -> None:
+    clock = ManualClock()
+    absent = Absent()
+    gate = ChangeTriggered(absent, Settings(), clock, off_target_s=180.0)
+    for _ in range(3):  # above the band, with no client to ask
+        clock.advance(15.0)
+        await gate.propose([situation(85.0)])
+    absent.present = True
+    clock.advance(15.0)
+    await gate.propose([situation(85.0)])
+    clock.advance(15.0)
+    await gate.propose([situation(86.0)])
+    assert absent.asked == [[85.0]]

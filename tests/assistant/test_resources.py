@@ -48,3 +48,13 @@ async def test_the_review_prompt_names_the_workload_escaped_and_the_confirm_path
     text = result.messages[0].content.text  # type: ignore[union-attr]
     assert prompts == {"review_scaling"}
     assert "demo/web%0AX" in text and "apply_scaling" in text and "\n" not in text
+
+
+async def test_a_read_only_servers_prompt_never_asks_for_apply_scaling(
+    harness: Any, client_for: Any
+) -> None:
+    async with harness() as world, client_for(world, "legacy", None, read_only=True) as client:
+        result = await client.get_prompt("review_scaling", {"namespace": "demo", "name": "web"})
+    text = result.messages[0].content.text  # type: ignore[union-attr]
+    assert "propose_scaling" in text and "read-only" in text
+    assert "call apply_scaling" not in text

@@ -182,7 +182,56 @@ async def test_a_client_that_went_away_is_forgotten_and_the_rules_decide(
         async with client_for(world, "legacy", None, sampling=replying(batch())) as client:
             await client.list_tools()
             assert world.hub.newest() is not None
-        await cycle(world)  # the session is closed now
+        assert world.hub.newest() is None  # forgotten as its connection closed
         await cycle(world)
+    assert set(verdict_sources(world).values()) == {"rules"}
+    assert records(world, "proposer_unavailable") == []  # no cycle spent asking it
+
+
+async def test_a_legacy_client_over_http_is_sampled_and_the_executor_acts(
+    harness: Any, http_client_for: Any
+) -> None:
+    reply = batch(decision("web", "scale_up", 4), decision("api", "hold", 2, "Holding at 2."))
+    async with harness(sampling=True) as world:
+        with anyio.fail_after(CYCLE_S):
+            async with http_client_for(world, sampling=replying(reply)) as client:
+                await cycle(world, client)
+        assert world.cluster.get(WEB).replicas == 4
+    assert verdict_sources(world) == {"demo/web": "model_sampling"}
+
+
+@pytest.mark.parametrize("transport", ["in-process", "http"])
+async def test_a_client_that_disconnects_while_the_loop_waits_leaves_no_hang(
+    harness: Any, client_for: Any, http_client_for: Any, transport: str
+) -> None:
+    asked = anyio.Event()
+
+    async def hangs(context: Any, params: CreateMessageRequestParams) -> CreateMessageResult:
+        asked.set()
+        await anyio.sleep_forever()
+        raise AssertionError
+
+    def connect(world: Any) -> Any:
+        if transport == "http":
+            return http_client_for(world, sampling=hangs)
+        return client_for(world, "legacy", None, sampling=hangs)
+
+    took_s: list[float] = []
+    async with harness(sampling=True, loop={"proposer_deadline_s": 60.0}) as world:
+
+        async def one_cycle() -> None:
+            started = anyio.current_time()
+            await world.assistant.controller.cycle()
+            took_s.append(anyio.current_time() - started)
+
+        with anyio.fail_after(CYCLE_S):
+            async with anyio.create_task_group() as tg, connect(world) as client:
+                await client.list_tools()
+                tg.start_soon(one_cycle)
+                await asked.wait()  # the loop now waits on the client's model
+            # The client closed before the task group: the cycle must end long before
+            # its 60 s deadline, or the block fails after CYCLE_S.
+    assert took_s and took_s[0] < CYCLE_S
     assert world.hub.newest() is None
     assert set(verdict_sources(world).values()) == {"rules"}
+    assert "went away" in records(world, "proposer_unavailable")[0]["message"]

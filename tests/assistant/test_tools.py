@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -175,7 +176,14 @@ async def test_get_audit_log_returns_the_newest_records_of_a_workload(
             "get_audit_log", {"namespace": "demo", "name": "web", "limit": 3}
         )
         unknown = await client.call_tool("get_audit_log", {"namespace": "other"})
+        now = world.clock.wall()
+        later = {"namespace": "demo", "since": datetime.fromtimestamp(now + 1, UTC).isoformat()}
+        since_now = {"namespace": "demo", "since": now - 1}
+        none_later = await client.call_tool("get_audit_log", later)
+        all_since = await client.call_tool("get_audit_log", since_now)
     records = result.structured_content["records"]
+    assert none_later.structured_content["records"] == []
+    assert len(all_since.structured_content["records"]) >= 3
     assert len(records) == 3
     assert records[-1]["kind"] == "verdict" and records[-1]["actor"].startswith("user:")
     assert unknown.structured_content["records"] == []

@@ -31,6 +31,7 @@ KUSTOMIZATIONS = (
     "manifests",
     "manifests/monitoring",
     "manifests/prometheus-operator",
+    "manifests/demo",
     "dashboards",
 )
 
@@ -187,7 +188,7 @@ def _render(kubectl: Path, repo: Path, folder: str, tmp_path: Path) -> list[dict
     return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
 
 
-@pytest.mark.parametrize("folder", KUSTOMIZATIONS[:3])
+@pytest.mark.parametrize("folder", KUSTOMIZATIONS[:4])
 def test_each_kustomization_builds_into_valid_objects(
     kubectl: Path, repo: Path, folder: str, tmp_path: Path
 ) -> None:

@@ -5,18 +5,14 @@ kubectl found on PATH) against the sandbox."""
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import anyio
 import kubernetes
-import pytest
 
 from claudescale.sim import Sandbox, SimOptions, write_kubeconfig
 from claudescale.testing.sandbox import StartSandbox
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def _sync_client_session(kubeconfig: Path) -> dict[str, Any]:
@@ -69,23 +65,6 @@ async def test_official_sync_client_lists_scales_and_lists_pods(
 
     assert seen == {"names": ["api", "web"], "replicas": 4, "stale": 409, "pods": 4}
     assert sandbox.cluster.deployment("demo", "web")["spec"]["replicas"] == 4
-
-
-@pytest.fixture(scope="session")
-def kubectl() -> Path:
-    """Debian's kubectl, unpacked by scripts/fetch-kubectl.sh (apt-get download + dpkg -x)."""
-    result = subprocess.run(
-        ["bash", str(REPO / "scripts" / "fetch-kubectl.sh")],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    if result.returncode != 0:
-        pytest.fail(f"scripts/fetch-kubectl.sh failed: {result.stderr.strip()}")
-    path = Path(result.stdout.strip().splitlines()[-1])
-    assert path.is_relative_to(REPO / ".cache" / "kubectl"), path
-    return path
 
 
 async def _kubectl(kubectl: Path, sandbox: Sandbox, home: Path, *args: str) -> tuple[int, str]:

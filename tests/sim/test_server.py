@@ -52,7 +52,12 @@ async def test_version_and_discovery_describe_the_served_resources(
     _, apps = await _request(http, sandbox, "GET", "/apis/apps/v1")
 
     assert version["major"] == "1" and core["versions"] == ["v1"]
-    assert {g["name"] for g in groups["groups"]} == {"apps", "autoscaling"}
+    assert {g["name"] for g in groups["groups"]} == {
+        "apps",
+        "autoscaling",
+        "coordination.k8s.io",
+        "events.k8s.io",
+    }
     scale = next(r for r in apps["resources"] if r["name"] == "deployments/scale")
     assert (scale["group"], scale["version"], scale["kind"]) == ("autoscaling", "v1", "Scale")
 

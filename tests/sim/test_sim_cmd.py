@@ -12,7 +12,7 @@ import pytest
 
 from claudescale.adapters.kubernetes.cluster import KubernetesCluster
 from claudescale.cli.main import main
-from claudescale.config import ClusterSettings
+from claudescale.config.groups import ClusterSettings
 
 
 async def test_sim_command_serves_the_demo_workloads_until_terminated(tmp_path: Path) -> None:

@@ -83,6 +83,8 @@ class WorkloadCache:
         self.on_change = on_change
         self.running = False
         self._own_writes: dict[WorkloadRef, int] = {}
+        self._converted: dict[tuple[str, str], tuple[_Versions, WorkloadState]] = {}
+        """The last cycle's states by (namespace, name), with the versions they came from."""
         self.informers: dict[tuple[str, str], Informer] = {
             (namespace, kind): self._informer(namespace, kind, source)
             for namespace in cluster.settings.namespaces
@@ -180,6 +182,7 @@ class WorkloadCache:
     def _build(self, objects: dict[tuple[str, str], dict[str, Json]]) -> list[WorkloadState]:
         settings = self._cluster.settings
         states: list[WorkloadState] = []
+        converted: dict[tuple[str, str], tuple[_Versions, WorkloadState]] = {}
         for namespace in settings.namespaces:
             listed = (_in(namespace, d) for d in objects[(namespace, "deployments")].values())
             deployments = [
@@ -192,15 +195,27 @@ class WorkloadCache:
             scaled = objects[(namespace, "scaled_objects")].values()
             for deployment in sorted(deployments, key=_name):
                 selector = (deployment.get("spec") or {}).get("selector")
-                states.append(
-                    workload_state(
+                candidates = pods.candidates(selector)
+                owner = owner_of(_name(deployment), hpas, scaled)
+                # Converting thousands of Deployments and pods every cycle cost more than
+                # everything else a cycle does: convert again only what changed.
+                versions = _versions(deployment, candidates, owner)
+                key = (namespace, _name(deployment))
+                known = self._converted.get(key)
+                if versions is not None and known is not None and known[0] == versions:
+                    state = known[1]
+                else:
+                    state = workload_state(
                         deployment,
                         namespaces=settings.namespaces,
                         opt_in_label=settings.opt_in_label,
-                        pods=pods.candidates(selector),
-                        owner=owner_of(_name(deployment), hpas, scaled),
+                        pods=candidates,
+                        owner=owner,
                     )
-                )
+                if versions is not None:
+                    converted[key] = (versions, state)
+                states.append(state)
+        self._converted = converted
         return states
 
     def _deployment_changed(self, namespace: str, before: Json | None, after: Json | None) -> None:
@@ -228,6 +243,23 @@ class WorkloadCache:
         if not is_managed(_in(namespace, deployment), settings.namespaces, settings.opt_in_label):
             return None
         return int((deployment.get("spec") or {}).get("replicas", 1))
+
+
+_Versions = tuple[str, tuple[str, ...], str | None]
+
+
+def _versions(deployment: Json, pods: list[Json], owner: str | None) -> _Versions | None:
+    """What a converted state depends on: the resourceVersions of the Deployment and of its
+    candidate pods, and its owner; None when an object has no resourceVersion to compare."""
+    version = _version(deployment)
+    pod_versions = tuple(_version(pod) for pod in pods)
+    if not version or not all(pod_versions):
+        return None
+    return version, pod_versions, owner
+
+
+def _version(obj: Json) -> str:
+    return str((obj.get("metadata") or {}).get("resourceVersion") or "")
 
 
 def _text(replicas: int | None) -> str:

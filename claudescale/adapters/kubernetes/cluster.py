@@ -24,13 +24,13 @@ from kubernetes_asyncio import client, config
 from kubernetes_asyncio.config.config_exception import ConfigException
 
 from claudescale.adapters.kubernetes.cache import KEDA, OnChange, WorkloadCache
-from claudescale.adapters.kubernetes.convert import Json, owner_of, workload_state
+from claudescale.adapters.kubernetes.convert import FIELD_MANAGER, Json, owner_of, workload_state
 from claudescale.adapters.kubernetes.errors import api_exception, map_error
 from claudescale.adapters.system_clock import SystemClock
-from claudescale.config import ClusterSettings
+from claudescale.config.groups import ClusterSettings
 from claudescale.core.values import WorkloadRef, WorkloadState
 from claudescale.errors import ConfigError, NotFound
-from claudescale.ports import ChangeFeed, Clock, Cluster
+from claudescale.ports import ChangeFeed, Clock, Cluster, Probe
 
 
 async def load_client_configuration(settings: ClusterSettings) -> client.Configuration:
@@ -96,6 +96,12 @@ class KubernetesCluster:
             with anyio.CancelScope(shield=True):
                 await cluster.aclose()
 
+    @property
+    def api_client(self) -> client.ApiClient:
+        """The connection this adapter uses; other adapters on the same identity (the
+        leader Lease, Events) share it."""
+        return self._api_client
+
     def subscribe(self, callback: OnChange) -> None:
         """Call ``callback(ref)`` when someone else changes a managed Deployment's replicas
         (or it appears or goes), as soon as the watch sees it; replaces any earlier one."""
@@ -129,6 +135,11 @@ class KubernetesCluster:
         (see ``cache.WorkloadCache.states`` for before the first sync and when stale)."""
         return await self.cache.states()
 
+    async def probe(self) -> None:
+        """``ports.Probe``: whether listing works now. From the cache that is a memory read
+        (Unavailable until its watch is back and fresh); without one, a fresh list."""
+        await self.list_workloads()
+
     async def read_workload(self, ref: WorkloadRef) -> WorkloadState:
         """A fresh read: the scale subresource first (replicas, resourceVersion, selector),
         then the Deployment, its pods, and any HPA or ScaledObject targeting it."""
@@ -153,7 +164,9 @@ class KubernetesCluster:
 
     async def scale(self, ref: WorkloadRef, replicas: int, resource_version: str) -> str:
         """PATCH the scale subresource with ``metadata.resourceVersion`` as precondition:
-        the API server answers 409 (Conflict) if the Deployment changed since that read."""
+        the API server answers 409 (Conflict) if the Deployment changed since that read. The
+        field manager is our own, so ``managedFields`` dates our last write (cooldowns are
+        anchored in the cluster, see ``convert.scaled_by_us_at``)."""
         if replicas < 0:
             raise ValueError(f"Cannot scale {ref} to {replicas} replicas.")
         body = {"metadata": {"resourceVersion": resource_version}, "spec": {"replicas": replicas}}
@@ -165,6 +178,7 @@ class KubernetesCluster:
                 ref.name,
                 ref.namespace,
                 body,
+                field_manager=FIELD_MANAGER,
             )
         except BaseException:
             self.cache.forget_write(ref)
@@ -261,3 +275,4 @@ class KubernetesCluster:
 if TYPE_CHECKING:
     _IMPLEMENTS_THE_PORT: type[Cluster] = KubernetesCluster
     _FEEDS_CHANGES: type[ChangeFeed] = KubernetesCluster
+    _PROBES: type[Probe] = KubernetesCluster

@@ -45,6 +45,25 @@ def _unix_s(stamp: Any) -> float | None:
         return None
 
 
+FIELD_MANAGER = "claudescale"
+"""The field manager of our scale writes (``fieldManager`` on the PATCH)."""
+
+
+def scaled_by_us_at(deployment: Json, manager: str = FIELD_MANAGER) -> float | None:
+    """When ``manager`` last wrote the scale subresource: the ``time`` (Unix seconds, whole
+    seconds) of its ``managedFields`` entry with ``subresource: scale``; None without one."""
+    entries = (deployment.get("metadata") or {}).get("managedFields") or ()
+    times = [
+        _unix_s(entry.get("time"))
+        for entry in entries
+        if isinstance(entry, dict)
+        and entry.get("manager") == manager
+        and entry.get("subresource") == "scale"
+    ]
+    known = [t for t in times if t is not None]
+    return max(known) if known else None
+
+
 def selector_matches(selector: Json | None, labels: Mapping[str, str]) -> bool:
     """Whether a LabelSelector (matchLabels, matchExpressions) selects these labels.
 
@@ -221,4 +240,5 @@ def workload_state(
         pods=tuple(sorted(chosen, key=lambda p: p.name)),
         overrides=annotation_overrides(annotations),
         selector=selector,
+        last_scaled_by_us_at_wall=scaled_by_us_at(deployment),
     )

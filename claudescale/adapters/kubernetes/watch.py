@@ -24,7 +24,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from claudescale.adapters.kubernetes.convert import Json
 from claudescale.adapters.kubernetes.errors import map_error
-from claudescale.config import ClusterSettings
+from claudescale.config.groups import ClusterSettings
 from claudescale.errors import ClusterError, NotFound
 from claudescale.ports import Clock
 

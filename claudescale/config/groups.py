@@ -1,37 +1,27 @@
-"""Settings: one frozen object made of small groups, read from YAML and ``CLAUDESCALE_*``.
+"""The settings groups: one small frozen pydantic model per concern, each field with its
+unit, default and why.
 
-Layer: edge. Only the CLI and the service call ``load_settings``; everything else receives
-the object. Unknown keys and bad values raise ConfigError with one line naming key and value.
+Layer: edge support (values only). ``claudescale.config.Settings`` puts them together and
+reads them from YAML and the environment.
 """
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Self
+from typing import Self
 from urllib.parse import urlsplit
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    ValidationError,
     field_validator,
     model_validator,
 )
 
-from claudescale.config_errors import describe_settings_error, keyed_error
-from claudescale.core.limits import Limits, tightened
-from claudescale.core.risk import RiskSettings
-from claudescale.core.values import WorkloadRef
-from claudescale.errors import ConfigError
-
-ENV_PREFIX = "CLAUDESCALE_"
-ENV_NESTING = "__"
+from claudescale.config.coordination import EventSettings, LeaderElectionSettings
 
 
 class Mode(StrEnum):
@@ -43,11 +33,13 @@ class Mode(StrEnum):
     """Changes inside the guardrails run by themselves; risky ones wait for a human."""
 
 
-class _Group(BaseModel):
+class SettingsGroup(BaseModel):
+    """Every settings group: frozen, and an unknown key is an error."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class ClusterSettings(_Group):
+class ClusterSettings(SettingsGroup):
     kubeconfig: Path | None = Field(
         None, description="Kubeconfig file; None means in-cluster ServiceAccount, then ~/.kube."
     )
@@ -90,6 +82,8 @@ class ClusterSettings(_Group):
         "listing the workloads is Unavailable, so that the loop goes blind rather than act "
         "on stale data.",
     )
+    leader_election: LeaderElectionSettings = Field(default_factory=LeaderElectionSettings)
+    events: EventSettings = Field(default_factory=EventSettings)
 
 
 _PROMETHEUS_DURATION = re.compile(
@@ -111,7 +105,7 @@ def prometheus_duration_s(text: str) -> float:
     )
 
 
-class PrometheusSettings(_Group):
+class PrometheusSettings(SettingsGroup):
     url: str = Field("http://127.0.0.1:9090", description="Prometheus base URL.")
     verify_tls: bool = Field(
         True, description="Check the server's TLS certificate when the URL is https."
@@ -171,14 +165,26 @@ class PrometheusSettings(_Group):
         return self
 
 
-class AuditSettings(_Group):
+class AuditSettings(SettingsGroup):
     path: Path = Field(Path("claudescale-audit.jsonl"), description="Audit log (JSON lines).")
     rotate_bytes: int = Field(
         64 * 1024 * 1024, ge=4096, description="Rotate the log when it reaches this size."
     )
+    retain_days: float = Field(
+        0.0,
+        ge=0,
+        description="Delete rotated segments whose newest record is older than this many days "
+        "(whole segments, oldest first, never one the checkpoint needs); 0 keeps them forever.",
+    )
+    retain_bytes: int = Field(
+        0,
+        ge=0,
+        description="Delete the oldest rotated segments while all segments together are larger "
+        "than this many bytes (never the newest nor one the checkpoint needs); 0: no limit.",
+    )
 
 
-class LoopSettings(_Group):
+class LoopSettings(SettingsGroup):
     interval_s: float = Field(15.0, gt=0, description="Seconds between poll cycles.")
     proposer_deadline_s: float = Field(
         10.0, gt=0, description="How long a cycle waits for a model before using the rules."
@@ -198,6 +204,20 @@ class LoopSettings(_Group):
     )
     trend_window_s: float = Field(
         180.0, gt=0, description="How far back the CPU trend of a workload looks."
+    )
+    scale_down_stabilisation_s: float = Field(
+        300.0,
+        ge=0,
+        description="The rules scale down only while every replica count they wanted within "
+        "this many seconds is below the current one (the HPA's scale-down stabilisation "
+        "window, 300 s by default), so that a noisy load does not flap; 0 turns it off.",
+    )
+    pod_change_correction: bool = Field(
+        True,
+        description="While the CPU rate() window still spans a change of ready pods, the "
+        "rules correct the reading for it: after a scale-up the older pods' rates still hold "
+        "their hotter past and overstate the CPU per pod (which would size a second "
+        "scale-up too large), after a scale-down they understate it.",
     )
     list_timeout_s: float = Field(
         30.0,
@@ -226,7 +246,7 @@ class LoopSettings(_Group):
     )
 
 
-class ServiceSettings(_Group):
+class ServiceSettings(SettingsGroup):
     host: str = Field("127.0.0.1", description="Address of the health endpoint.")
     port: int = Field(8080, ge=0, le=65535, description="Port of the health endpoint; 0 picks.")
     shutdown_grace_s: float = Field(
@@ -239,7 +259,7 @@ class ServiceSettings(_Group):
     )
 
 
-class ApprovalSettings(_Group):
+class ApprovalSettings(SettingsGroup):
     """Human control: approvals and their tokens, snapshots, overrides and the kill switch."""
 
     token_ttl_s: float = Field(
@@ -270,144 +290,3 @@ class ApprovalSettings(_Group):
     override_max_s: float = Field(
         4 * 3600.0, gt=0, description="Longest an emergency override may last, in seconds."
     )
-
-
-class ProviderSettings(_Group):
-    """A model consulted through its provider's API (the optional ``claudescale[anthropic]``
-    extra), when no MCP client offers sampling. The key is read from the environment only."""
-
-    enabled: bool = Field(False, description="Ask the provider's model each cycle, first.")
-    model: str = Field("claude-sonnet-4-5", min_length=1, description="The model's name.")
-    api_key_env: str = Field(
-        "ANTHROPIC_API_KEY", min_length=1, description="Environment variable holding the key."
-    )
-    base_url: str | None = Field(None, description="API base URL; None means the provider's.")
-    timeout_s: float = Field(
-        8.0, gt=0, description="Deadline for one call (also bounded by loop.proposer_deadline_s)."
-    )
-    calls_per_hour: int = Field(
-        60, ge=0, description="Most calls in any hour; above it the rules decide, unasked."
-    )
-    max_tokens: int = Field(1024, ge=64, description="Longest reply asked for, in tokens.")
-
-
-def state_dir_for(settings: Settings, audit_path: Path | None = None) -> Path:
-    """Where approvals, snapshots and overrides live: ``approvals.state_dir``, else next to
-    the audit log (``audit_path`` when given, else ``audit.path``) as ``<log name>.state``."""
-    if settings.approvals.state_dir is not None:
-        return settings.approvals.state_dir
-    log = audit_path if audit_path is not None else settings.audit.path
-    return log.with_name(log.name + ".state")
-
-
-class Settings(_Group):
-    """Everything claudescale can be told. Defaults are the product brief's."""
-
-    mode: Mode = Field(Mode.SUPERVISED, description="observe, supervised (default) or autonomous.")
-    guardrails: Limits = Field(default_factory=Limits)
-    workloads: dict[str, dict[str, Any]] = Field(
-        default_factory=dict,
-        description="Per-workload guardrail overrides, keyed by namespace/name.",
-    )
-    cluster: ClusterSettings = Field(default_factory=ClusterSettings)
-    prometheus: PrometheusSettings = Field(default_factory=PrometheusSettings)
-    audit: AuditSettings = Field(default_factory=AuditSettings)
-    loop: LoopSettings = Field(default_factory=LoopSettings)
-    service: ServiceSettings = Field(default_factory=ServiceSettings)
-    risk: RiskSettings = Field(default_factory=RiskSettings)
-    approvals: ApprovalSettings = Field(default_factory=ApprovalSettings)
-    provider: ProviderSettings = Field(default_factory=ProviderSettings)
-
-    @model_validator(mode="after")
-    def _overrides_are_valid(self) -> Self:
-        """Each workload's overrides, on top of this file's guardrails, named by full key."""
-        for key, overrides in self.workloads.items():
-            where = f"workloads.{key}"
-            try:
-                WorkloadRef.parse(key)
-            except ValueError:
-                raise keyed_error(where, "a workload is named namespace/name") from None
-            try:
-                Limits.model_validate({**self.guardrails.model_dump(), **overrides})
-            except ValidationError as exc:
-                key, _, why = describe_settings_error(exc, prefix=where).partition(": ")
-                raise keyed_error(key, why) from None
-        return self
-
-    def limits_for(self, ref: WorkloadRef, annotations: tuple[tuple[str, str], ...] = ()) -> Limits:
-        """The limits for one workload: global, then the config file's, then annotations,
-        which may only tighten (ValueError naming the annotation otherwise)."""
-        limits = self.guardrails.with_overrides(self.workloads.get(str(ref), {}))
-        return tightened(limits, annotations)
-
-    def limits_or_base(
-        self, ref: WorkloadRef, annotations: tuple[tuple[str, str], ...] = ()
-    ) -> tuple[Limits, str | None]:
-        """``limits_for``, or the global guardrails and why when the workload's annotations
-        are invalid (for views and external-change bookkeeping; the executor refuses)."""
-        try:
-            return self.limits_for(ref, annotations), None
-        except ValueError as exc:
-            return self.guardrails, str(exc)
-
-
-def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
-    """Read a YAML file (optional) and ``CLAUDESCALE_*`` variables; the environment wins.
-
-    ``CLAUDESCALE_GUARDRAILS__MIN_REPLICAS=3`` sets ``guardrails.min_replicas``.
-    """
-    data: dict[str, Any] = {}
-    if path is not None:
-        data = read_yaml_mapping(path)
-    environ = os.environ if environ is None else environ
-    for name, value in sorted(environ.items()):
-        if not name.startswith(ENV_PREFIX):
-            continue
-        keys = name.removeprefix(ENV_PREFIX).lower().split(ENV_NESTING)
-        _set_nested(data, keys, _env_value(value), name)
-    return parse_settings(data)
-
-
-def parse_settings(data: Mapping[str, Any]) -> Settings:
-    try:
-        return Settings.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(describe_settings_error(exc)) from None
-
-
-def read_yaml_mapping(path: Path, what: str = "settings file") -> dict[str, Any]:
-    """A YAML file that must hold a mapping (empty file: empty mapping); ConfigError names
-    the file and the line otherwise."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the {what} ({exc.strerror}).") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{path}: not valid YAML{where}.") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the {what} must be a mapping of keys to values.")
-    return data
-
-
-def _env_value(text: str) -> Any:
-    """Environment values are YAML scalars or flow lists, so '3', 'true' and '[a, b]' work."""
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
-        return text
-
-
-def _set_nested(data: dict[str, Any], keys: list[str], value: Any, origin: str) -> None:
-    node = data
-    for key in keys[:-1]:
-        child = node.setdefault(key, {})
-        if not isinstance(child, dict):
-            raise ConfigError(f"{origin}: {key} is not a group of settings.")
-        node = child
-    node[keys[-1]] = value

@@ -1,0 +1,82 @@
+"""Issue 9, point 11 (printed commands run as printed): the ``external_controller`` refusal
+tells the operator to run ``claudescale clear-external WORKLOAD``; that command exists, clears
+the durable stop with an audit record naming who, and the next change is judged normally.
+While the service holds the audit log it changes nothing and says how to proceed."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+
+from claudescale.cli.main import build_parser, main
+from claudescale.cli.stops_cmd import clear_external
+from claudescale.core.values import Code, Outcome
+from claudescale.testing.harness import REF, Harness, ScriptedHarness, up
+from claudescale.testing.waits import log_held_elsewhere
+
+
+async def stopped_world(tmp_path: Path) -> tuple[ScriptedHarness, str]:
+    """A workload someone else reverted: the stop is set; returns the refusal's sentence."""
+    w = Harness.scripted(tmp_path, mode="autonomous", cpu=90.0, guardrails={"reversion_limit": 1})
+    async with w.running() as executor:
+        assert (await w.submit(up(4, 3))).outcome is Outcome.EXECUTED
+        w.cluster.set_replicas_externally(REF, 3)
+        executor.observe([w.cluster.state(REF)], read_started_at=w.clock.now())
+        w.clock.advance(100)
+        refused = await w.submit(up(4, 3))
+    assert refused.code is Code.EXTERNAL_CONTROLLER
+    assert w.stores.stops.stopped() == {REF}
+    return w, refused.message
+
+
+def args(workload: str = "shop/web") -> argparse.Namespace:
+    return argparse.Namespace(workload=workload, reason="the old cron job is gone", yes=True)
+
+
+def test_the_command_the_refusal_prints_is_a_command_of_the_cli() -> None:
+    parsed = build_parser().parse_args(["clear-external", "shop/web", "--yes"])
+    assert parsed.workload == "shop/web"
+
+
+async def test_clear_external_lifts_the_stop_and_records_who_did_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    w, sentence = await stopped_world(tmp_path)
+    printed = re.search(r"\((claudescale clear-external [^)]+)\)", sentence)
+    assert printed is not None, sentence
+    assert shlex.split(printed.group(1))[2] == "shop/web"
+
+    assert await clear_external(args(), w.cli_context()) == 0
+    assert "shop/web" in capsys.readouterr().out
+    assert w.stores.stops.stopped() == frozenset()
+    [record] = w.records("external_controller_cleared")
+    assert (record["workload"], record["actor"]) == ("shop/web", "cli:tester")
+
+    async with w.running():  # a restart: the log and the stops file agree
+        w.clock.advance(100)
+        assert (await w.submit(up(4, 3))).outcome is Outcome.EXECUTED
+
+
+async def test_while_the_service_holds_the_log_nothing_changes_and_it_says_what_to_do(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    w, _ = await stopped_world(tmp_path)
+    async with log_held_elsewhere(w.audit_path):
+        assert await clear_external(args(), w.cli_context()) == 1
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 1 and "stop" in lines[0] and "service" in lines[0], lines
+    assert w.stores.stops.stopped() == {REF}
+
+
+def test_a_workload_that_is_not_namespace_slash_name_is_one_line_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text(f"audit: {{path: {tmp_path / 'audit.jsonl'}}}\n")
+    assert main(["clear-external", "web", "--yes", "--config", str(config)]) == 2
+    captured = capsys.readouterr()
+    assert len((captured.out + captured.err).strip().splitlines()) == 1
