@@ -19,6 +19,7 @@ BENCHMARKS = (
     # "restart"), then the closed loop's reaction time (results.json "reaction")
     "benchmarks.service_scale",
     "benchmarks.reaction",
+    "benchmarks.mcp_consults",  # model consults: every poll against change-triggered
 )
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from claudescale.audit import AuditLog, iter_records
 from claudescale.cli.approvals_cmd import approve_change
-from claudescale.cli.audit_cmd import CSV_COLUMNS, write_export
+from claudescale.cli.audit_records import CSV_COLUMNS, write_export
 from claudescale.cli.main import main
 from claudescale.core.values import Source
 from claudescale.testing.clock import ManualClock

@@ -7,26 +7,23 @@ Layer: edge. Reads settings only to find the log; only ``seal`` writes, through
 stream: one record at a time from ``select_records`` to the output, so a log of millions of
 records is never held in memory. Filters: a time range (ISO-8601, on the records' wall clock),
 workload, source, actor, outcome, code and kind. ``export`` writes JSON lines (the records as
-stored, hash included) or CSV with the fixed columns in ``CSV_COLUMNS``.
+stored, hash included) or CSV with the fixed columns in ``audit_records.CSV_COLUMNS``.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import getpass
-import io
 import sys
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
-
-import orjson
+from typing import Any
 
 from claudescale.adapters.system_clock import SystemClock
 from claudescale.audit import RecordFilter, select_records, verify
 from claudescale.audit.seal import seal
+from claudescale.cli.audit_records import iso_time, record_text, write_export
 from claudescale.config import CONFIG_ENV, load_settings
 from claudescale.config.groups import AuditSettings
 from claudescale.core.text import printable
@@ -131,28 +128,6 @@ def _verify(args: argparse.Namespace) -> int:
     return EXIT_OK if result.ok else EXIT_BROKEN
 
 
-CSV_COLUMNS = (
-    "seq",
-    "time",
-    "kind",
-    "workload",
-    "source",
-    "actor",
-    "outcome",
-    "code",
-    "from",
-    "to",
-    "approval_id",
-    "snapshot_id",
-    "override_id",
-    "intent_id",
-    "proposal_id",
-    "message",
-    "hash",
-)
-"""The export's CSV columns, always these and in this order; ``time`` is ISO-8601 UTC."""
-
-
 def _filter_options() -> argparse.ArgumentParser:
     options = argparse.ArgumentParser(add_help=False)
     options.add_argument("--since", help="Records at or after this ISO-8601 time (UTC if bare).")
@@ -241,12 +216,6 @@ def matching(args: argparse.Namespace) -> Iterator[dict[str, Any]]:
     return (r for r in records if r.get("actor") == args.actor)
 
 
-def iso_time(ts: Any) -> str:
-    if not isinstance(ts, int | float):
-        return ""
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")
-
-
 def _list(args: argparse.Namespace) -> int:
     out = sys.stdout
     for record in matching(args):
@@ -270,43 +239,3 @@ def _export(args: argparse.Namespace) -> int:
     with args.output.open("wb") as stream:
         write_export(records, args.format, stream)
     return EXIT_OK
-
-
-def write_export(records: Iterator[dict[str, Any]], form: str, stream: IO[bytes]) -> int:
-    """Write ``records`` as JSON lines or CSV to a binary stream; returns how many."""
-    count = 0
-    if form == "json":
-        for record in records:
-            stream.write(orjson.dumps(record) + b"\n")
-            count += 1
-        stream.flush()
-        return count
-    text = io.TextIOWrapper(stream, encoding="utf-8", newline="", write_through=False)
-    try:
-        writer = csv.writer(text)
-        writer.writerow(CSV_COLUMNS)
-        for record in records:
-            writer.writerow(_csv_row(record))
-            count += 1
-        text.flush()
-    finally:
-        text.detach()
-    return count
-
-
-def _csv_row(record: dict[str, Any]) -> list[Any]:
-    row: list[Any] = []
-    for column in CSV_COLUMNS:
-        if column == "time":
-            row.append(iso_time(record.get("ts")))
-        elif column == "message":
-            row.append(record_text(record))
-        else:
-            value = record.get(column)
-            row.append("" if value is None else value)
-    return row
-
-
-def record_text(record: dict[str, Any]) -> str:
-    """The record's sentence: its message, else the proposal's reason, else an override's why."""
-    return str(record.get("message") or record.get("reason") or record.get("why") or "")

@@ -98,16 +98,22 @@ class WorkloadMemory:
         ready = len(state.ready_pods)
         if ready != self.ready_pods:
             # A rate window that spans a change of pods mixes two regimes: its slope would
-            # measure our own scaling, not the load. Start over once the window has passed.
-            first = self.ready_pods < 0
+            # measure our own scaling, not the load. And right after a start (ours, or
+            # Prometheus's) rate() climbs while its window fills: a flat load would read as a
+            # steep rise. Either way, start over once a full window has passed.
             trend.clear()
             self.ready_pods = ready
-            self.settled_at = now if first else now + rate_window_s
+            self.settled_at = now + rate_window_s
         usable = reading.is_finite and not reading.missing_pods and now >= self.settled_at
         if usable and reading.percent is not None:
             trend.add(now, reading.percent)
         trend.expire(now)
         return trend.slope_percent_per_min()
+
+    def restart_trend(self) -> None:
+        """Forget the trend: the next reading starts over and waits out a full rate window
+        (after blindness, Prometheus's rate() may be refilling its window)."""
+        self.ready_pods = -1
 
     def may_propose(self, action: Action, replicas: int, now: float) -> bool:
         """False while a refusal of this direction stands and the replicas have not moved."""

@@ -123,7 +123,9 @@ class Controller:
             states, readings = await self._sight.read(started, self._executor.observe)
         except Blind as blind:
             return self._sight.go_blind(started, blind)
-        self._sight.see(started)
+        if self._sight.see(started):
+            for memory in self._memory.values():
+                memory.restart_trend()
         await self._process_approvals()
         now = self._clock.now()
         situations = [self._situation(state, readings[state.ref], now) for state in states]

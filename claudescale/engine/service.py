@@ -6,7 +6,8 @@ log, and runs three named root loops in one task group: ``executor``, ``controll
 ``health``. A root loop that returns is a bug and brings the service down loudly. ``stop()``
 shuts down in order within ``service.shutdown_grace_s`` (shielded): no new proposals, then
 the executor, whose write in flight finishes under its own deadline once its intent is on
-disk. ``serve`` adds SIGTERM/SIGINT handling. It must not know the sandbox.
+disk. ``stop_on_signal`` stops it on SIGTERM or SIGINT (``claudescale run`` and ``serve`` use
+it). It must not know the sandbox.
 """
 
 from __future__ import annotations
@@ -259,33 +260,6 @@ class Service:
             self.audit.append(
                 "shutdown_abandoned", {"in_flight": in_flight, "message": message}, durable=True
             )
-
-
-async def serve(
-    settings: Settings,
-    *,
-    cluster: Cluster,
-    metrics: MetricsSource,
-    clock: Clock,
-    ready: anyio.Event | None = None,
-    proposers: Sequence[Proposer] = (),
-    leadership: Leadership | None = None,
-    events: EventRecorder | None = None,
-) -> None:
-    """Run the service until SIGTERM or SIGINT, then shut down within the grace."""
-    service = Service(
-        settings,
-        cluster=cluster,
-        metrics=metrics,
-        clock=clock,
-        proposers=proposers,
-        leadership=leadership,
-        events=events,
-    )
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(stop_on_signal, service)
-        await service.run(ready=ready)
-        tg.cancel_scope.cancel()
 
 
 async def stop_on_signal(service: Service) -> None:

@@ -143,8 +143,10 @@ class Sight:
         delay_s = min(loop.blind_backoff_max_s, loop.interval_s * 2.0**doublings)
         return CycleReport(started, Health.BLIND, delay_s, problem=blind.message)
 
-    def see(self, started: float) -> None:
-        """A cycle that began at ``started`` read both: audit the recovery once."""
+    def see(self, started: float) -> bool:
+        """A cycle that began at ``started`` read both: audit the recovery once. True when
+        this ends a blind spell."""
+        restored = self.health is Health.BLIND
         if self.health is Health.BLIND and self.blind_since is not None:
             blind_s = started - self.blind_since
             message = f"Sight restored after {blind_s:.1f} s: the loop reads the cluster and CPU."
@@ -155,6 +157,7 @@ class Sight:
         self.blind_source = None
         self.blind_cycles = 0
         self.seen_cycles += 1
+        return restored
 
     async def wait_while_blind(self, backoff_s: float, pause: Pause) -> None:
         """Return when the next full cycle should run: ``backoff_s`` from now, or at once
