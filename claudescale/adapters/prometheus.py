@@ -17,24 +17,27 @@ refuse to act on.
 
 from __future__ import annotations
 
-import ast
-import re
-from collections.abc import Iterable, Mapping, Sequence
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime
 from functools import partial
 from string import Template
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import anyio
 import anyio.to_thread
-import orjson
 import requests
 from prometheus_api_client import PrometheusConnect
 from prometheus_api_client.exceptions import PrometheusApiClientException
 from urllib3.util.retry import Retry
 
+from claudescale.adapters.prometheus_errors import (
+    http_failure,
+    request_failure,
+    short,
+    shown_url,
+)
 from claudescale.config.groups import PrometheusSettings
-from claudescale.core.text import printable
 from claudescale.core.utilisation import PodSample, measure
 from claudescale.core.values import CpuReading, WorkloadRef, WorkloadState
 from claudescale.errors import MetricsUnavailable
@@ -45,21 +48,12 @@ PART_LABEL = "claudescale_part"
 _RATE = "rate"
 _TIMESTAMP = "timestamp"
 _RE2_SPECIAL = frozenset("\\.+*?()|[]{}^$")
-_CAUSE_CHARS = 300
 PROBE_QUERY = "vector(1)"
 """What ``probe`` asks: no series to read, so it costs Prometheus next to nothing."""
-_DETAIL_CHARS = 120
-_HTTP_STATUS = re.compile(r"HTTP Status Code (\d+) \((.*)\)$", re.DOTALL)
-_ERRNO = re.compile(r"\[Errno -?\d+\] ([^'\")]+)")
-_CONNECT_FAILURES = (
-    ("Connection refused", "the connection was refused"),
-    ("Name or service not known", "the host name could not be resolved"),
-    ("Temporary failure in name resolution", "the host name could not be resolved"),
-    ("No route to host", "there is no route to the host"),
-    ("Network is unreachable", "the network is unreachable"),
-    ("RemoteDisconnected", "it closed the connection without answering"),
-)
 _HTTP_OK = 200
+_COUNT = "count"
+REPLICAS_METRIC = "claudescale_workload_desired_replicas"
+"""claudescale's own ``/metrics`` gauge, when Prometheus scrapes it (``replica_series``)."""
 
 
 def namespace_regex(namespaces: Iterable[str]) -> str:
@@ -141,7 +135,7 @@ class PrometheusMetrics:
         except (ValueError, TypeError) as exc:
             raise MetricsUnavailable(
                 f"Prometheus at {shown_url(self._settings.url)} answered the CPU query with "
-                f"something that is not a PromQL vector: {_short(exc)}"
+                f"something that is not a PromQL vector: {short(exc)}"
             ) from exc
         now_wall_s = self._clock.wall()
         readings: dict[WorkloadRef, CpuReading] = {}
@@ -160,7 +154,67 @@ class PrometheusMetrics:
         starting or replaying its write-ahead log refuses; MetricsUnavailable when it fails."""
         await self._query(PROBE_QUERY)
 
-    async def _query(self, query: str) -> Any:
+    async def cpu_series(
+        self, state: WorkloadState, window_s: float, step_s: float
+    ) -> list[tuple[float, float | None]]:
+        """(Unix time, CPU percent of requests) every ``step_s`` over the last ``window_s``,
+        from one range query: the summed rate and the number of the Deployment's pods
+        (names ``<name>-<hash>-<suffix>``) over the per-pod request of its current pods.
+        Empty when the workload has no pod with a request; MetricsUnavailable as ``cpu``."""
+        requests_ = [p.cpu_request_cores for p in state.pods if p.cpu_request_cores]
+        if not requests_:
+            return []
+        per_pod_cores = sum(requests_) / len(requests_)
+        ref = state.ref
+        selector = Template(self._settings.cpu_series_selector).safe_substitute(
+            namespace_regex=_promql_string_body(namespace_regex([ref.namespace]))
+        )
+        pods = _promql_string_body(f"{namespace_regex([ref.name])}-[a-z0-9]+-[a-z0-9]+")
+        matcher = f'pod=~"{pods}"'
+        if selector.endswith("}"):
+            selector = f"{selector[:-1].rstrip(',')},{matcher}}}"
+        else:
+            selector = f"{selector}{{{matcher}}}"
+        per_pod = f"sum by (pod) (rate({selector}[{self._settings.rate_window}]))"
+        query = (
+            f'label_replace(sum({per_pod}), "{PART_LABEL}", "{_RATE}", "", "")'
+            f' or label_replace(count({per_pod}), "{PART_LABEL}", "{_COUNT}", "", "")'
+        )
+        parts = _range_parts(await self._range(query, window_s, step_s))
+        cores, counts = parts.get(_RATE, {}), parts.get(_COUNT, {})
+        series: list[tuple[float, float | None]] = []
+        for at in sorted(counts):
+            used, pods_n = cores.get(at), counts[at]
+            percent = None
+            if used is not None and pods_n > 0 and math.isfinite(used):
+                percent = 100.0 * used / (pods_n * per_pod_cores)
+            series.append((at, percent))
+        return series
+
+    async def replica_series(
+        self, ref: WorkloadRef, window_s: float, step_s: float
+    ) -> list[tuple[float, int]]:
+        """(Unix time, desired replicas) from claudescale's own ``/metrics`` gauge; empty
+        when Prometheus does not scrape it. MetricsUnavailable as ``cpu``."""
+        namespace = _promql_string_body(ref.namespace)
+        name = _promql_string_body(ref.name)
+        query = f'max({REPLICAS_METRIC}{{namespace="{namespace}",deployment="{name}"}})'
+        result = await self._range(query, window_s, step_s)
+        values = _range_parts(result, part=None).get("", {})
+        return [(at, int(v)) for at, v in sorted(values.items()) if math.isfinite(v)]
+
+    async def _range(self, query: str, window_s: float, step_s: float) -> Any:
+        end = self._clock.wall()
+        start = datetime.fromtimestamp(end - window_s, UTC)
+        stop = datetime.fromtimestamp(end, UTC)
+        step = f"{max(1, round(step_s))}s"
+        return await self._query(
+            query, lambda c: c.custom_query_range(query, start_time=start, end_time=stop, step=step)
+        )
+
+    async def _query(
+        self, query: str, run: Callable[[PrometheusConnect], Any] | None = None
+    ) -> Any:
         self.queries_issued += 1
         timeout_s = self._settings.query_timeout_s
         try:
@@ -168,7 +222,7 @@ class PrometheusMetrics:
                 # Abandoning the thread on timeout gives the loop back at the deadline; the
                 # thread itself ends soon after, as requests has the same timeout.
                 return await anyio.to_thread.run_sync(
-                    partial(self._query_blocking, query),
+                    partial(self._query_blocking, query, run),
                     abandon_on_cancel=True,
                     limiter=self._limiter,
                 )
@@ -178,7 +232,9 @@ class PrometheusMetrics:
                 f"within {timeout_s:g} s."
             ) from exc
 
-    def _query_blocking(self, query: str) -> Any:
+    def _query_blocking(
+        self, query: str, run: Callable[[PrometheusConnect], Any] | None = None
+    ) -> Any:
         """Runs in a worker thread. A client (and its requests session) per query: no
         session is shared between threads, and an abandoned thread closes its own."""
         url = self._settings.url
@@ -190,10 +246,10 @@ class PrometheusMetrics:
                 retry=Retry(total=0, redirect=0, status_forcelist=()),
                 timeout=self._settings.query_timeout_s,
             ) as client:
-                return client.custom_query(query=query)
+                return client.custom_query(query=query) if run is None else run(client)
         except PrometheusApiClientException as exc:
             raise MetricsUnavailable(
-                f"Prometheus at {where} refused the CPU query: {_http_failure(exc)}."
+                f"Prometheus at {where} refused the CPU query: {http_failure(exc)}."
             ) from exc
         except requests.JSONDecodeError as exc:
             raise MetricsUnavailable(
@@ -201,57 +257,27 @@ class PrometheusMetrics:
             ) from exc
         except requests.RequestException as exc:
             raise MetricsUnavailable(
-                f"Prometheus at {where} could not be reached: {_request_failure(exc)}."
+                f"Prometheus at {where} could not be reached: {request_failure(exc)}."
             ) from exc
         except (KeyError, TypeError, ValueError) as exc:
             raise MetricsUnavailable(
                 f"Prometheus at {where} answered the CPU query with JSON that is not a query "
-                f"result: {_short(exc)}"
+                f"result: {short(exc)}"
             ) from exc
 
 
-def shown_url(url: str) -> str:
-    """The URL as messages show it: no user name or password."""
-    parts = urlsplit(url)
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
-
-
-def _http_failure(exc: PrometheusApiClientException) -> str:
-    """``HTTP 503 (unavailable: busy)`` from the client's "HTTP Status Code 503 (b'...')";
-    never the request, whose URL carries the whole PromQL query."""
-    found = _HTTP_STATUS.match(str(exc))
-    if found is None:
-        return "an error"
-    status, body = found.group(1), found.group(2)
+def _range_parts(result: object, part: str | None = PART_LABEL) -> dict[str, dict[float, float]]:
+    """Per ``part`` label value ("" without one), the values of a range result by time.
+    Raises MetricsUnavailable when the result is not a PromQL matrix."""
+    parts: dict[str, dict[float, float]] = {}
     try:
-        answer = orjson.loads(ast.literal_eval(body))
-        detail = f"{answer['errorType']}: {answer['error']}"
-    except (ValueError, SyntaxError, TypeError, KeyError, orjson.JSONDecodeError):
-        return f"HTTP {status}"
-    return f"HTTP {status} ({printable(_clip(str(detail).rstrip('.')))})"
-
-
-def _request_failure(exc: requests.RequestException) -> str:
-    """What went wrong on the way, in words: requests' own text repeats the request URL."""
-    if isinstance(exc, requests.Timeout):
-        return "the connection timed out"
-    if isinstance(exc, requests.exceptions.SSLError):
-        return "the TLS handshake failed"
-    text = str(exc)
-    for needle, words in _CONNECT_FAILURES:
-        if needle in text:
-            return words
-    errno = _ERRNO.search(text)
-    if errno is not None:
-        return _clip(errno.group(1).strip().rstrip(".").lower())
-    return type(exc).__name__
-
-
-def _clip(text: str) -> str:
-    return text if len(text) <= _DETAIL_CHARS else text[:_DETAIL_CHARS] + "…"
-
-
-def _short(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
-    return text if len(text) <= _CAUSE_CHARS else text[:_CAUSE_CHARS] + "…"
+        for item in result if isinstance(result, list) else ():
+            name = "" if part is None else str(item["metric"].get(part, ""))
+            found = parts.setdefault(name, {})
+            for at, value in item["values"]:
+                found[float(at)] = float(value)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise MetricsUnavailable(
+            f"Prometheus answered a range query with something that is not a matrix: {short(exc)}"
+        ) from exc
+    return parts

@@ -5,8 +5,8 @@ provider) and passes it only the workloads whose situation matters since the mod
 them, and only while a change could be allowed (above the band below the maximum, below the
 scale-down threshold above the minimum): CPU left the band around the target, crossed the
 scale-down threshold, a refusal cleared, or CPU has stayed off target for ``off_target_s``.
-The rules decide for every other workload, every cycle, as they always can. The provider's
-hourly budget is kept by the provider proposer itself; when the model was not asked after
+The rules decide for every other workload, every cycle, as they always can. The
+hourly budgets are kept by the proposers themselves; when the model was not asked after
 all (no sampling client connected, no budget left), the change still counts as unseen and
 is put to it on the next cycle that can ask. Bookkeeping on the monotonic clock,
 no I/O.

@@ -12,11 +12,11 @@ in an hour is audited). It never retries: a 429, a 5xx or a timeout raises, the 
 from __future__ import annotations
 
 import os
-from collections import deque
 from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
+from claudescale.assistant.budget import HourlyBudget
 from claudescale.assistant.consult import ModelUnavailable, consult
 from claudescale.config import Settings
 from claudescale.config.assistant import ProviderSettings
@@ -25,8 +25,6 @@ from claudescale.core.situation import WorkloadSituation
 from claudescale.core.values import Proposal, Source
 from claudescale.errors import ConfigError
 from claudescale.ports import AuditSink, Clock
-
-HOUR_S = 3600.0
 
 
 def _sdk() -> Any:
@@ -71,8 +69,7 @@ class ProviderProposer:
         self._clock = clock
         self.audit = audit
         """Where consults are recorded; set once the service has opened its audit log."""
-        self._calls: deque[float] = deque()
-        self._skipping = False
+        self._budget = HourlyBudget(Source.MODEL_PROVIDER, provider.calls_per_hour, clock)
         self.consulted = False
         """Whether the last ``propose`` called the API (for the service's telemetry)."""
 
@@ -88,7 +85,7 @@ class ProviderProposer:
         await self._client.close()
 
     async def propose(self, situations: Sequence[WorkloadSituation]) -> list[Proposal]:
-        self.consulted = bool(situations) and self._within_budget()
+        self.consulted = bool(situations) and self._budget.spend(self.audit)
         if not self.consulted:
             return []
         return await consult(
@@ -98,27 +95,6 @@ class ProviderProposer:
             source=Source.MODEL_PROVIDER,
             audit=self.audit,
         )
-
-    def _within_budget(self) -> bool:
-        now = self._clock.now()
-        while self._calls and self._calls[0] <= now - HOUR_S:
-            self._calls.popleft()
-        if len(self._calls) >= self._provider.calls_per_hour:
-            if not self._skipping and self.audit is not None:
-                self.audit.append(
-                    "model_budget_spent",
-                    {
-                        "source": Source.MODEL_PROVIDER.value,
-                        "calls_per_hour": self._provider.calls_per_hour,
-                        "message": f"The model was asked {len(self._calls)} times in the last "
-                        "hour, its budget; the rules decide until a call ages out.",
-                    },
-                )
-            self._skipping = True
-            return False
-        self._skipping = False
-        self._calls.append(now)
-        return True
 
     async def _ask(self, prompt: str) -> str:
         anthropic = _sdk()

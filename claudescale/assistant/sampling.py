@@ -11,7 +11,9 @@ loop's deadline (``ProposerChain`` cancels it; the request also carries the dead
 client: no proposals, and the rules decide. A refusal, an error, a disconnect or a reply that
 is not one well-formed object raises, so the loop records ``llm_unavailable`` and the rules
 decide; a single decision that does not parse is recorded (``invalid_proposal`` or
-``invalid_target``) and the rules decide for that workload. Each consult is audited with its
+``invalid_target``) and the rules decide for that workload. Above
+``mcp.sampling_calls_per_hour`` consults in the last hour no client is asked
+(``claudescale.assistant.budget``) and the rules decide. Each consult is audited with its
 latency, a digest of the prompt and the reply (bounded, escaped).
 """
 
@@ -37,12 +39,13 @@ from mcp.types import (
 from mcp_types import CONNECTION_CLOSED
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
+from claudescale.assistant.budget import HourlyBudget
 from claudescale.assistant.consult import ModelUnavailable, consult
 from claudescale.config import Settings
 from claudescale.core.prompt import SYSTEM_PROMPT
 from claudescale.core.situation import WorkloadSituation
 from claudescale.core.values import Proposal, Source
-from claudescale.ports import AuditSink
+from claudescale.ports import AuditSink, Clock
 
 MAX_TOKENS = 2000
 
@@ -86,9 +89,19 @@ class SamplingProposer:
 
     name = Source.MODEL_SAMPLING.value
 
-    def __init__(self, hub: SamplingHub, settings: Settings, audit: AuditSink | None = None):
+    def __init__(
+        self,
+        hub: SamplingHub,
+        settings: Settings,
+        audit: AuditSink | None = None,
+        *,
+        clock: Clock,
+    ) -> None:
         self._hub = hub
         self._settings = settings
+        self._budget = HourlyBudget(
+            Source.MODEL_SAMPLING, settings.mcp.sampling_calls_per_hour, clock
+        )
         self.audit = audit
         """Where consults are recorded; set once the service has opened its audit log."""
         self.consulted = False
@@ -96,9 +109,12 @@ class SamplingProposer:
 
     async def propose(self, situations: Sequence[WorkloadSituation]) -> list[Proposal]:
         session = self._hub.newest()
-        self.consulted = session is not None and bool(situations)
+        self.consulted = False
         if session is None or not situations:
             return []  # nobody to ask: the rules decide, nothing to record
+        self.consulted = self._budget.spend(self.audit)
+        if not self.consulted:
+            return []  # over the hourly budget: the rules decide
         return await consult(
             partial(self._ask, session),
             situations,

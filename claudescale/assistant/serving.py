@@ -23,9 +23,10 @@ import anyio
 from mcp.server.mcpserver import MCPServer
 
 from claudescale.assistant.economy import ChangeTriggered
+from claudescale.assistant.history import history_for
 from claudescale.assistant.http import check_bind, http_app, read_token, serve_http
 from claudescale.assistant.provider import ProviderProposer
-from claudescale.assistant.runtime import Assistant, RecordingMetrics
+from claudescale.assistant.runtime import Assistant
 from claudescale.assistant.sampling import SamplingHub, SamplingProposer
 from claudescale.assistant.server import build_server
 from claudescale.assistant.updates import ResourceUpdates
@@ -104,12 +105,13 @@ def assemble(
     """The service, the assistant on its parts, and the MCP server, whose handshake-era
     clients that offer sampling are asked first (unless ``sample_clients`` is false: no
     endpoint, no clients), then ``proposers``, then the rules, each model only about
-    workloads whose situation changed enough (``ChangeTriggered``). Every verdict marks the
+    workloads whose situation changed enough (``ChangeTriggered``). ``get_metrics`` series
+    are kept only when there is an endpoint (``history_for``). Every verdict marks the
     resources it changes for the subscribers. Opening the audit log takes the
     state-directory lock (AuditError when another process holds it)."""
-    recording = RecordingMetrics(metrics, clock)
+    recording, history = history_for(metrics, clock, enabled=sample_clients)
     hub = SamplingHub()
-    sampling = SamplingProposer(hub, settings)
+    sampling = SamplingProposer(hub, settings, clock=clock)
     asked = (sampling, *proposers) if sample_clients else tuple(proposers)
     models = [ChangeTriggered(model, settings, clock) for model in asked]
     service = Service(
@@ -134,6 +136,7 @@ def assemble(
         audit=service.audit,
         audit_path=service.audit.path,
         clock=clock,
+        history=history,
     )
     updates = ResourceUpdates()
     service.executor.on_verdict = updates.notice

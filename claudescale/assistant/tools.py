@@ -35,7 +35,7 @@ from claudescale.core.situation import LastDecision, WorkloadSituation, cooldown
 from claudescale.core.values import Action, Code, CpuReading, WorkloadRef
 from claudescale.engine.loop_memory import Decision
 from claudescale.engine.proposers import situation_of
-from claudescale.errors import NotFound, StateError
+from claudescale.errors import MetricsUnavailable, NotFound, StateError
 
 
 def unknown_workload(ref: WorkloadRef) -> CallToolResult:
@@ -100,16 +100,16 @@ async def get_metrics(
 ) -> CallToolResult:
     ref = WorkloadRef(namespace, name)
     try:
-        await a.read(ref)
+        state = await a.read(ref)
     except NotFound:
         return unknown_workload(ref)
     except ReadFailed as exc:
         return error(Code.WRITE_FAILED, str(exc))
-    since = a.clock.wall() - window_minutes * 60.0
-    points = [
-        PointOut(at=iso(p.at), cpu_percent=p.cpu_percent, replicas=p.replicas)
-        for p in a.metrics.series(ref, since)
-    ]
+    try:
+        found = await a.history.series(state, window_minutes * 60.0)
+    except MetricsUnavailable as exc:
+        return error(Code.METRIC_STALE, f"The CPU series of {ref} cannot be read now: {exc}")
+    points = [PointOut(at=iso(p.at), cpu_percent=p.cpu_percent, replicas=p.replicas) for p in found]
     out = MetricsOut(namespace=namespace, name=name, window_minutes=window_minutes, points=points)
     return ok(out)
 

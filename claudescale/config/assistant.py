@@ -45,3 +45,9 @@ class McpSettings(SettingsGroup):
         None, min_length=1, description="Environment variable holding the bearer token."
     )
     read_only: bool = Field(False, description="Serve only the tools that change nothing.")
+    sampling_calls_per_hour: int = Field(
+        60,
+        ge=0,
+        description="Most sampling requests to connected clients in any hour; above it the "
+        "rules decide, unasked (as provider.calls_per_hour).",
+    )

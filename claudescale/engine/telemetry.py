@@ -269,6 +269,10 @@ class Telemetry:
         self.cpu_utilisation.labels(*labels).set(_ratio(reading.percent))
         self.cpu_age.labels(*labels).set(reading.age_s)
         self.external_controller.labels(*labels).set(1 if situation.external_controller else 0)
+        for direction in ("up", "down"):
+            # Start each workload's action counters at 0, so the first action is an increase
+            # that rate() and increase() can see (a series born at 1 shows none).
+            self.actions.labels(*labels, direction)
 
     def set_cooldowns(self, ref: WorkloadRef, up_s: float, down_s: float) -> None:
         self.cooldown_remaining.labels(*_labels(ref), "up").set(up_s)

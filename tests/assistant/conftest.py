@@ -15,9 +15,10 @@ from mcp import Client
 from mcp.client.session import ClientRequestContext
 from mcp.types import ElicitRequestParams, ElicitResult, ErrorData
 
+from claudescale.assistant.history import RecordingMetrics
 from claudescale.assistant.http import http_app, serve_http
 from claudescale.assistant.provider import ProviderProposer
-from claudescale.assistant.runtime import Assistant, RecordingMetrics
+from claudescale.assistant.runtime import Assistant
 from claudescale.assistant.sampling import SamplingHub, SamplingProposer
 from claudescale.assistant.server import build_server
 from claudescale.assistant.updates import ResourceUpdates
@@ -87,7 +88,9 @@ def harness(tmp_path: Path) -> Harness:
         executor = Executor(cluster, metrics, audit, clock, config, state_dir=tmp_path / "state")
         executor.recover([])
         hub = SamplingHub()
-        proposers: list[Any] = [SamplingProposer(hub, config, audit)] if sampling else []
+        proposers: list[Any] = (
+            [SamplingProposer(hub, config, audit, clock=clock)] if sampling else []
+        )
         if ask_provider:
             environ = {config.provider.api_key_env: "test-key"}
             proposers.append(ProviderProposer(config, clock, audit, environ=environ))
@@ -101,6 +104,7 @@ def harness(tmp_path: Path) -> Harness:
             audit=audit,
             audit_path=config.audit.path,
             clock=clock,
+            history=metrics,
             confirm_timeout_s=5.0,
         )
         try:

@@ -235,3 +235,25 @@ async def test_a_client_that_disconnects_while_the_loop_waits_leaves_no_hang(
     assert world.hub.newest() is None
     assert set(verdict_sources(world).values()) == {"rules"}
     assert "went away" in records(world, "proposer_unavailable")[0]["message"]
+
+
+async def test_sampling_keeps_to_its_hourly_budget_and_the_rules_decide_above_it(
+    harness: Any, client_for: Any
+) -> None:
+    prompts: list[CreateMessageRequestParams] = []
+    reply = batch(decision("web", "hold", 3, "Holding at 3."), decision("api", "hold", 2, "Hold."))
+    settings = {"mcp": {"sampling_calls_per_hour": 2}}
+    answer = replying(reply, prompts)
+    async with (
+        harness(sampling=True, cpu=60.0, **settings) as world,
+        client_for(world, "legacy", None, sampling=answer) as client,
+    ):
+        for _ in range(4):
+            await cycle(world, client)
+        asked_in_the_hour = len(prompts)
+        world.clock.advance(3600)
+        await cycle(world, client)
+    assert asked_in_the_hour == 2
+    assert len(prompts) == 3
+    [spent] = records(world, "model_budget_spent")
+    assert spent["source"] == "model_sampling"

@@ -20,6 +20,9 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from claudescale.assistant.serving import options_for_run
+from claudescale.config import parse_settings
+from claudescale.errors import ConfigError
 from claudescale.sim.rbac import PRODUCT_RULES
 
 Docs = dict[Path, list[dict[str, Any]]]
@@ -348,6 +351,32 @@ def test_the_service_is_cluster_internal_and_serves_metrics_and_mcp(manifest_fil
     assert {p["targetPort"] for p in service["spec"]["ports"]} == {"http", "mcp"}
     assert container_ports["http"] == config["service"]["port"]
     assert config["service"]["host"] == "0.0.0.0"
+
+
+def test_the_mcp_settings_match_the_ports_and_the_mounted_secret(manifest_files: Docs) -> None:
+    settings = parse_settings(
+        yaml.safe_load(
+            the(manifest_files, "ConfigMap", "claudescale-config")["data"]["config.yaml"]
+        )
+    )
+    pod = the(manifest_files, "Deployment", "claudescale")["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    container_ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    service_ports = {
+        p["targetPort"]: p["port"]
+        for p in the(manifest_files, "Service", "claudescale")["spec"]["ports"]
+    }
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    policy = the(manifest_files, "NetworkPolicy", "claudescale")
+    mcp = settings.mcp
+    assert mcp.enabled and mcp.token_env is None
+    assert mcp.port == container_ports["mcp"] == service_ports["mcp"]
+    assert mcp.token_file == Path(mounts["mcp-token"]) / "token"  # README: --from-literal=token
+    assert {"port": "mcp", "protocol": "TCP"} in [
+        port for rule in policy["spec"]["ingress"] for port in rule["ports"]
+    ]
+    with pytest.raises(ConfigError, match="cannot read the token file"):
+        options_for_run(settings)  # no Secret mounted here: no token, no start
 
 
 def test_network_policies_restrict_claudescale_both_ways(manifest_files: Docs) -> None:

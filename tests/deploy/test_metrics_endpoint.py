@@ -114,7 +114,7 @@ async def test_a_scale_up_shows_as_a_decision_an_action_and_new_replicas(tmp_pat
         )
     assert value(found, "claudescale_decisions_total", **executed) == 1
     assert value(found, "claudescale_actions_total", **web(direction="up")) == 1
-    assert value(found, "claudescale_actions_total", **web(direction="down")) is None
+    assert value(found, "claudescale_actions_total", **web(direction="down")) == 0
     assert value(found, "claudescale_workload_min_replicas", **web()) == 2
     assert value(found, "claudescale_workload_max_replicas", **web()) == 5
     assert value(found, "claudescale_workload_ready_replicas", **web()) == 5
@@ -140,7 +140,8 @@ async def test_holds_are_counted_as_decisions_of_the_loop(tmp_path: Path) -> Non
             lambda s: (value(s, "claudescale_decisions_total", **held) or 0) >= 2,
             "two holds",
         )
-    assert value(found, "claudescale_actions_total", **web(direction="up")) is None
+    # A managed workload's action counters start at 0, so a first action is an increase.
+    assert value(found, "claudescale_actions_total", **web(direction="up")) == 0
 
 
 async def test_a_workload_that_goes_away_loses_its_series(tmp_path: Path) -> None:
@@ -175,7 +176,7 @@ async def test_a_change_waiting_for_a_human_shows_as_a_pending_approval(tmp_path
     assert age_s is not None and 0.0 <= age_s < 10.0
     pending = web(source="rules", outcome="pending", code="approval_required")
     assert value(found, "claudescale_decisions_total", **pending) == 1
-    assert value(found, "claudescale_actions_total", **web(direction="up")) is None
+    assert value(found, "claudescale_actions_total", **web(direction="up")) == 0
 
 
 class FailingModel:
