@@ -22,13 +22,11 @@ from claudescale.assistant.runtime import Assistant
 from claudescale.assistant.sampling import SamplingHub, SamplingProposer
 from claudescale.assistant.server import build_server
 from claudescale.assistant.updates import ResourceUpdates
-from claudescale.audit import AuditLog
 from claudescale.config import Settings, parse_settings
 from claudescale.core.values import WorkloadRef, WorkloadState
-from claudescale.engine.executor import Executor
-from claudescale.engine.poll_loop import Controller
 from claudescale.testing.clock import ManualClock
 from claudescale.testing.cluster import ScriptedCluster
+from claudescale.testing.harness import Harness as ExecutorHarness
 
 WEB = WorkloadRef("demo", "web")
 API = WorkloadRef("demo", "api")
@@ -83,45 +81,42 @@ def harness(tmp_path: Path) -> Harness:
         config: Settings = parse_settings(
             {"mode": mode, "audit": {"path": str(tmp_path / "audit.jsonl")}, **settings}
         )
-        audit = AuditLog(config.audit.path, config.audit.rotate_bytes, clock)
-        metrics = RecordingMetrics(cluster, clock)
-        executor = Executor(cluster, metrics, audit, clock, config, state_dir=tmp_path / "state")
-        executor.recover([])
-        hub = SamplingHub()
-        proposers: list[Any] = (
-            [SamplingProposer(hub, config, audit, clock=clock)] if sampling else []
+        world_harness = ExecutorHarness(
+            clock, cluster, config, metrics=RecordingMetrics(cluster, clock)
         )
-        if ask_provider:
-            environ = {config.provider.api_key_env: "test-key"}
-            proposers.append(ProviderProposer(config, clock, audit, environ=environ))
-        controller = Controller(cluster, metrics, executor, proposers, clock, config, audit=audit)
-        assistant = Assistant(
-            settings=config,
-            cluster=cluster,
-            metrics=metrics,
-            executor=executor,
-            controller=controller,
-            audit=audit,
-            audit_path=config.audit.path,
-            clock=clock,
-            history=metrics,
-            confirm_timeout_s=5.0,
-        )
+        metrics = world_harness.metrics
+        proposers: list[Any] = []
         try:
-            async with anyio.create_task_group() as tg:
-                await tg.start(executor.run)
+            async with world_harness.running(recover=False) as executor:
+                audit = world_harness.audit
+                hub = SamplingHub()
+                if sampling:
+                    proposers.append(SamplingProposer(hub, config, audit, clock=clock))
+                if ask_provider:
+                    environ = {config.provider.api_key_env: "test-key"}
+                    proposers.append(ProviderProposer(config, clock, audit, environ=environ))
+                assistant = Assistant(
+                    settings=config,
+                    cluster=cluster,
+                    metrics=metrics,
+                    executor=executor,
+                    controller=world_harness.controller(proposers),
+                    audit=audit,
+                    audit_path=world_harness.audit_path,
+                    clock=clock,
+                    history=metrics,
+                    confirm_timeout_s=5.0,
+                )
                 world = World(assistant, cluster, clock, hub)
                 executor.on_verdict = world.updates.notice
                 async with anyio.create_task_group() as notifying:
                     await notifying.start(world.updates.notify_forever)
                     yield world
                     notifying.cancel_scope.cancel()
-                executor.close()
         finally:
             for proposer in proposers:
                 if isinstance(proposer, ProviderProposer):
                     await proposer.__aexit__(None, None, None)
-            audit.close()
 
     return start
 
