@@ -1,9 +1,11 @@
 """What the real ``claudescale run`` process costs per cycle, measured from outside it.
 
-Run: ``.venv/bin/python -m benchmarks.service_scale [--sizes 10,100,1000,5000] [--minutes M]``.
+Run: ``.venv/bin/python -m benchmarks.service_scale [--sizes 10,100,1000,5000] [--minutes M]
+[--keep-restart]``.
 Writes the ``scale`` and ``scale_setup`` keys of ``benchmarks/results.json`` (keeping the
-others) and its section of ``benchmarks/RESULTS.md``; then ``benchmarks.audit_restart``
-measures a restart with a year of audit log.
+others) and its section of ``benchmarks/RESULTS.md`` (``benchmarks.scale_report``); then
+``benchmarks.audit_restart`` measures a restart with a year of audit log, unless
+``--keep-restart`` keeps the restart already recorded (key and paragraph as they stand).
 
 For each size the sandbox runs with N opted-in Deployments of one replica in namespace
 ``bench`` (250m requested, 0.1 cores used: 40 %, held at the minimum of 1 replica), Debian's
@@ -43,6 +45,7 @@ import anyio
 import anyio.to_thread
 import orjson
 
+from benchmarks.scale_report import markdown, restart_lines, verdicts
 from benchmarks.service_process import (
     Service,
     Stack,
@@ -53,12 +56,9 @@ from benchmarks.service_process import (
     prometheus_queries,
     running_stack,
     service_settings,
-    write_section,
 )
 
 NAMESPACE = "bench"
-TARGETS = {"cycle_s": 1.0, "queries_per_cycle": 1, "peak_rss_mib": 200 * 1e6 / 2**20}
-"""The issue's bar at 5,000 workloads: under 1 s, one PromQL query, under 200 MB (190.7 MiB)."""
 
 
 def _sim_config(workloads: int) -> dict[str, Any]:
@@ -132,103 +132,6 @@ def _at_cycle_end(service: Service) -> dict[str, Any]:
     return service.records("cycle")[-1]
 
 
-def _verdicts(rows: list[dict[str, Any]]) -> list[str]:
-    """Which of the issue's targets the largest size meets, and which it misses."""
-    if not rows:
-        return []
-    row = max(rows, key=lambda r: r["workloads"])
-    checks = [
-        ("cycle under 1 s", row["cycle_s"] < TARGETS["cycle_s"], f"{row['cycle_s']:g} s"),
-        (
-            "one PromQL query per cycle",
-            row["queries_per_cycle"] <= TARGETS["queries_per_cycle"],
-            f"{row['queries_per_cycle']:g}",
-        ),
-        (
-            "under 200 MB peak RSS",
-            row["peak_rss_mib"] < TARGETS["peak_rss_mib"],
-            f"{row['peak_rss_mib']:g} MiB",
-        ),
-    ]
-    return [
-        f"- {name} at {row['workloads']:,} workloads: {'met' if ok else 'MISSED'} ({value})."
-        for name, ok, value in checks
-    ]
-
-
-def _memory_why(rows: list[dict[str, Any]]) -> list[str]:
-    """Where the memory goes, from these rows and a tracemalloc profile taken by hand."""
-    if not rows or max(r["peak_rss_mib"] for r in rows) < TARGETS["peak_rss_mib"]:
-        return []
-    small, large = rows[0], rows[-1]
-    return [
-        f"Where the memory goes: the process holds {small['rss_start_mib']:g} MiB at "
-        f"{small['workloads']:,} workloads, before any per-workload state: the imported "
-        "libraries (importing kubernetes-asyncio's generated client models alone takes about "
-        "64 MiB; the MCP SDK and pydantic schemas, which `claudescale run` loads since it "
-        "shares `serve`'s assembly, most of the rest). A tracemalloc profile of the service "
-        "at 5,000 workloads (taken by hand on 2026-12-01) found the workload cache's raw "
-        "Deployment and pod JSON the largest per-workload item (about 50 MiB), then the "
-        "assistant's per-workload series of readings (`RecordingMetrics`, up to 720 "
-        "readings a workload, one per cycle, about 100 bytes each: it fills for an hour at "
-        "the default 15 s poll, for 12 minutes with cycles back to back, and is still "
-        f"filling at the window's end, hence RSS {large['rss_start_mib']:g} → "
-        f"{large['rss_end_mib']:g} MiB at {large['workloads']:,}), then the loop's own state. "
-        "The CPU trend (a fixed array of bucketed sums, under 1 KB a workload) and the "
-        "rules' stabilisation window (at most one entry per replica count) no longer grow "
-        "with the poll rate.",
-        "",
-    ]
-
-
-def _markdown(rows: list[dict[str, Any]], setup: dict[str, Any], restart: dict[str, Any]) -> None:
-    lines = [
-        "## Scale of the real service (`claudescale run`, measured from outside)",
-        "",
-        f"Machine: {setup['machine']}. Date: {setup['date']}. Written by "
-        "`python -m benchmarks.service_scale` (part of `make bench`).",
-        "",
-        "The sandbox with N Deployments, Debian's Prometheus scraping every second, and "
-        "`claudescale run` in observe mode as a child process with cycles back to back "
-        f"(`loop.interval_s` 1 ms). Each size is measured over a window of "
-        f"{setup['window_s']:g} s after three warm-up cycles: {setup['window_note']} Cycle time "
-        "is the time between consecutive `cycle` audit records; CPU is the process's user + "
-        "system time from /proc over the window per cycle; peak RSS is VmHWM at the end "
-        "(start-up included); queries are Prometheus's own count of `/api/v1/query`.",
-        "",
-        "| workloads | cycles | cycle s (median) | cycle s (p95) | CPU s / cycle | peak RSS MiB "
-        "| RSS MiB start → end | PromQL / cycle |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-    ]
-    for r in rows:
-        lines.append(
-            f"| {r['workloads']:,} | {r['cycles']} | {r['cycle_s']:g} | {r['cycle_p95_s']:g} "
-            f"| {r['cpu_s']:g} | {r['peak_rss_mib']:g} | {r['rss_start_mib']:g} → "
-            f"{r['rss_end_mib']:g} | {r['queries_per_cycle']:g} |"
-        )
-    lines += ["", "Targets (a cycle over 5,000 workloads):", *_verdicts(rows), ""]
-    lines += _memory_why(rows)
-    if restart:
-        year = restart.get("restart_s_year_estimate")
-        scaled = (
-            f" A restart reads every record, so a year's log would take about {year:g} s "
-            f"(scaled from {restart['span_days']:g} days; `--restart-days 365` measures it)."
-            if year is not None
-            else ""
-        )
-        lines += [
-            f"Restart with {restart['span_days']:g} days of audit log ({restart['records']:,} "
-            f"records, {restart['actions']:,} actions, {restart['log_mib']:,.0f} MiB in "
-            f"{restart['segments']} files, written by the real `AuditLog`; see "
-            "`benchmarks/audit_restart.py`): constructing the real `Service` on it (open the "
-            "log, verify the chain, rebuild the executor's memory, apply retention) took "
-            f"{restart['restart_s']:g} s with a peak RSS of {restart['peak_rss_mib']:g} MiB."
-            f"{scaled}",
-            "",
-        ]
-    write_section("benchmarks.service_scale", lines)
-
-
 RESTART_DAYS = 90.0
 """A year of log (1.3 GB, 3.2 million records) takes minutes to write and to read back here,
 more than ``make bench`` can give it: 90 days by default, with the restart time scaled to a
@@ -261,6 +164,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=RESTART_DAYS,
         help="Days of audit log for the restart (0: none; the issue asks for 365).",
     )
+    parser.add_argument(
+        "--keep-restart",
+        action="store_true",
+        help="Measure no restart; keep the one recorded (results.json and RESULTS.md).",
+    )
     parser.add_argument("--no-write", action="store_true", help="Print only.")
     args = parser.parse_args(argv)
     window_s = args.minutes * 60
@@ -269,7 +177,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"measuring {size} workloads for {window_s:g} s...", flush=True)
         rows.append(anyio.run(measure, size, window_s))
         print(rows[-1], flush=True)
-    restart = _restart(args.restart_days) if args.restart_days > 0 else {}
+    measure_restart = args.restart_days > 0 and not args.keep_restart
+    restart = _restart(args.restart_days) if measure_restart else {}
     if restart:
         print(restart, flush=True)
     setup = {
@@ -286,10 +195,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "rate_window": "4s",
         "mode": "observe",
     }
-    if not args.no_write:
+    if not args.no_write and args.keep_restart:
+        merge_results({"scale": rows, "scale_setup": setup})
+        markdown(rows, setup, {}, restart_lines())
+    elif not args.no_write:
         merge_results({"scale": rows, "scale_setup": setup, "restart": restart or None})
-        _markdown(rows, setup, restart)
-    for line in _verdicts(rows):
+        markdown(rows, setup, restart)
+    for line in verdicts(rows):
         print(line)
     return 0
 

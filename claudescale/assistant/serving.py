@@ -1,14 +1,15 @@
 """The service (loop, executor, approvals) with its model proposers and an MCP server beside it.
 
-Layer: edge (the MCP assistant). The one assembly ``claudescale serve`` and ``claudescale
-run`` share. ``serve_assistant`` builds the ``Service`` (which opens the audit log and so
-takes the state-directory lock: a second instance for the same state refuses to start), the
-``Assistant`` on its parts and the MCP server, then runs the service, the resource-update
-sender and at most one MCP transport together: stdio (one client, the process's stdin and
-stdout; nothing else is written to stdout), streamable HTTP, or none (``run`` without
-``mcp.enabled``). ``model_proposers`` opens the provider proposer when ``provider.enabled``
-is set. The service stops when the stdio client goes away, on SIGTERM or SIGINT, or when a
-root loop fails; the transport stops with it.
+Layer: edge (the MCP assistant). The assembly of ``claudescale serve``, and of ``claudescale
+run`` when ``mcp.enabled`` (without it, ``run`` builds the ``Service`` alone and never imports
+the MCP SDK: ``cli.run_cmd.run_service``). ``serve_assistant`` builds the ``Service`` (which
+opens the audit log and so takes the state-directory lock: a second instance for the same state
+refuses to start), the ``Assistant`` on its parts and the MCP server, then runs the service,
+the resource-update sender and at most one MCP transport together: stdio (one client, the
+process's stdin and stdout; nothing else is written to stdout) or streamable HTTP.
+``model_proposers`` opens the provider proposer when ``provider.enabled`` is set. The service
+stops when the stdio client goes away, on SIGTERM or SIGINT, or when a root loop fails; the
+transport stops with it.
 """
 
 from __future__ import annotations

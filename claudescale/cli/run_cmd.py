@@ -1,25 +1,43 @@
 """``claudescale run --config FILE``: the autoscaler service in the foreground.
 
 Layer: edge (CLI). Reads the settings (file and ``CLAUDESCALE_*``), sets up JSON-line logs on
-stderr and runs the same assembly as ``serve`` (``claudescale.cli.serve_cmd.serve_cluster``):
-the Kubernetes adapter (its workload cache runs while open), the Prometheus adapter, the
-provider proposer when ``provider.enabled`` is set, and the MCP tools over streamable HTTP at
-``/mcp`` when ``mcp.enabled`` is set (a bind that is not loopback needs ``mcp.token_file``
-or ``mcp.token_env``), until SIGTERM or SIGINT; exits 0 after a clean shutdown.
+stderr and runs the service: the Kubernetes adapter (its workload cache runs while open), the
+Prometheus adapter, leader election and Events, and the provider proposer when
+``provider.enabled`` is set, until SIGTERM or SIGINT; exits 0 after a clean shutdown. With
+``mcp.enabled`` it runs ``serve``'s assembly (``claudescale.cli.serve_cmd.serve_cluster``)
+with the MCP tools over streamable HTTP at ``/mcp`` (a bind that is not loopback needs
+``mcp.token_file`` or ``mcp.token_env``). Without it, it must not import the MCP SDK nor
+build its schemas (they cost tens of MiB): ``run_cluster`` assembles the service alone, and
+the assistant's modules are imported only when a setting asks for them.
 """
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import anyio
 
-from claudescale.assistant.serving import options_for_run
+from claudescale.adapters.kubernetes.cluster import KubernetesCluster
+from claudescale.adapters.kubernetes.coordination import open_coordination
+from claudescale.adapters.prometheus import PrometheusMetrics
+from claudescale.adapters.system_clock import SystemClock
 from claudescale.cli.serve_cmd import one_error, serve_cluster
-from claudescale.config import load_settings
+from claudescale.config import Settings, load_settings
+from claudescale.engine.service import Service, stop_on_signal
 from claudescale.logs import configure_logging
+from claudescale.ports import (
+    AuditSink,
+    Clock,
+    Cluster,
+    EventRecorder,
+    Leadership,
+    MetricsSource,
+    Proposer,
+)
 
 
 def register(subparsers: Any) -> None:
@@ -42,8 +60,89 @@ def register(subparsers: Any) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
+    if not settings.mcp.enabled:
+        configure_logging(settings.service.log_level)
+        with one_error():
+            anyio.run(run_cluster, settings)
+        return 0
+    from claudescale.assistant.serving import options_for_run  # the MCP SDK: only now
+
     options = options_for_run(settings)  # a bad MCP bind or token refuses before anything
     configure_logging(settings.service.log_level)
     with one_error():
         anyio.run(serve_cluster, settings, options)
     return 0
+
+
+async def run_cluster(settings: Settings) -> None:
+    """The service on the configured cluster and Prometheus, with the provider proposer when
+    enabled and no MCP endpoint, until SIGTERM or SIGINT."""
+    clock = SystemClock()
+    async with (
+        _provider(settings, clock) as providers,
+        KubernetesCluster.open(settings.cluster, clock) as cluster,
+        open_coordination(cluster, settings.cluster, clock) as coordination,
+    ):
+        await run_service(
+            settings,
+            cluster=cluster,
+            metrics=PrometheusMetrics(settings.prometheus, clock),
+            clock=clock,
+            providers=providers,
+            leadership=coordination.leadership,
+            events=coordination.events,
+        )
+
+
+async def run_service(
+    settings: Settings,
+    *,
+    cluster: Cluster,
+    metrics: MetricsSource,
+    clock: Clock,
+    providers: Sequence[Provider] = (),
+    leadership: Leadership | None = None,
+    events: EventRecorder | None = None,
+    ready: anyio.Event | None = None,
+) -> None:
+    """What ``serve_assistant`` runs without a transport, without its MCP server: the
+    ``Service`` (opening the audit log takes the state-directory lock) asking ``providers``,
+    until SIGTERM, SIGINT or ``stop()``; ``ready`` is set once it serves."""
+    service = Service(
+        settings,
+        cluster=cluster,
+        metrics=metrics,
+        clock=clock,
+        proposers=[proposer for proposer, _ in providers],
+        leadership=leadership,
+        events=events,
+    )
+    for _, give_audit in providers:
+        give_audit(service.audit)
+    async with anyio.create_task_group() as group:
+        group.start_soon(stop_on_signal, service)
+        await service.run(ready=ready)
+        group.cancel_scope.cancel()
+
+
+Provider = tuple[Proposer, Callable[[AuditSink], None]]
+"""A proposer as the service asks it, and how to hand the provider the opened audit log."""
+
+
+@asynccontextmanager
+async def _provider(settings: Settings, clock: Clock) -> AsyncIterator[list[Provider]]:
+    """The provider proposer, consulted only when a workload's situation changed enough
+    (``ChangeTriggered``), when ``provider.enabled``; its HTTP client closed at the end."""
+    if not settings.provider.enabled:
+        yield []
+        return
+    from claudescale.assistant.economy import ChangeTriggered
+    from claudescale.assistant.provider import ProviderProposer
+
+    async with ProviderProposer(settings, clock) as provider:
+
+        def give_audit(audit: AuditSink) -> None:
+            if provider.audit is None:
+                provider.audit = audit
+
+        yield [(ChangeTriggered(provider, settings, clock), give_audit)]

@@ -5,8 +5,9 @@ stdio, stdout carries nothing but the protocol), connects the adapters, or with 
 an embedded sandbox cluster whose CPU is read straight from the simulation, adds the
 provider proposer when ``provider.enabled`` is set, and runs
 ``claudescale.assistant.serving.serve_assistant`` until the client goes away, SIGTERM or
-SIGINT. ``serve_cluster`` is also how ``run`` starts. A second instance on the same state
-directory refuses to start with one line.
+SIGINT. ``serve_cluster`` is also how ``run`` starts when ``mcp.enabled`` is set. A second
+instance on the same state directory refuses to start with one line. The MCP SDK is
+imported only when the command runs (every command registers this one).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import argparse
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
@@ -23,17 +24,17 @@ from claudescale.adapters.kubernetes.cluster import KubernetesCluster
 from claudescale.adapters.kubernetes.coordination import open_coordination
 from claudescale.adapters.prometheus import PrometheusMetrics
 from claudescale.adapters.system_clock import SystemClock
-from claudescale.assistant.http import check_bind, read_token
 from claudescale.assistant.sandbox import DEFAULT_SANDBOX_DIR, SandboxMetrics, embedded_sandbox
-from claudescale.assistant.serving import (
-    ServeOptions,
-    Transport,
-    model_proposers,
-    serve_assistant,
-)
 from claudescale.config import Settings, load_settings
 from claudescale.errors import ClaudescaleError
 from claudescale.logs import configure_logging
+
+if TYPE_CHECKING:
+    from claudescale.assistant.serving import ServeOptions
+
+TRANSPORTS = ("stdio", "http")
+"""``claudescale.assistant.serving.Transport``'s values, named here so that registering the
+command (which every ``claudescale`` command does) does not import the MCP SDK."""
 
 
 def register(subparsers: Any) -> None:
@@ -45,7 +46,7 @@ def register(subparsers: Any) -> None:
         "through the tools are confirmed by the user (MCP elicitation) or out of band with "
         "`claudescale approve`.",
     )
-    parser.add_argument("--transport", choices=[t.value for t in Transport], default="stdio")
+    parser.add_argument("--transport", choices=TRANSPORTS, default="stdio")
     parser.add_argument(
         "--config", type=Path, default=None, help="YAML settings file (and CLAUDESCALE_*)."
     )
@@ -79,6 +80,9 @@ def register(subparsers: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from claudescale.assistant.http import check_bind, read_token
+    from claudescale.assistant.serving import ServeOptions, Transport
+
     settings = load_settings(args.config)
     transport = Transport(args.transport)
     token = read_token(args.token_file, args.token_env)
@@ -123,7 +127,9 @@ def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
 
 async def serve_cluster(settings: Settings, options: ServeOptions) -> None:
     """The service on the configured cluster and Prometheus, its model proposers and MCP
-    endpoint (``options``), until stopped: ``serve`` and ``run`` both come here."""
+    endpoint (``options``), until stopped: ``serve``, and ``run`` with ``mcp.enabled``."""
+    from claudescale.assistant.serving import model_proposers, serve_assistant
+
     clock = SystemClock()
     async with (
         model_proposers(settings, clock) as proposers,
@@ -145,6 +151,8 @@ async def serve_cluster(settings: Settings, options: ServeOptions) -> None:
 async def _main_sandbox(
     settings: Settings, options: ServeOptions, args: argparse.Namespace
 ) -> None:
+    from claudescale.assistant.serving import model_proposers, serve_assistant
+
     clock = SystemClock()
     async with (
         model_proposers(settings, clock) as proposers,

@@ -29,6 +29,11 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from anyio.abc import TaskStatus
 
+from claudescale.adapters.kubernetes.compact import (
+    compact_deployment,
+    compact_pod,
+    compact_target,
+)
 from claudescale.adapters.kubernetes.convert import (
     Json,
     PodIndex,
@@ -51,19 +56,24 @@ OnChange = Callable[[WorkloadRef], None]
 
 
 def sources(cluster: KubernetesCluster, namespace: str) -> dict[str, Source]:
-    """What the cache lists and watches in one namespace, by kind."""
+    """What the cache lists and watches in one namespace, by kind, and what it keeps of each
+    object (``compact``: only what a WorkloadState is made of)."""
     group, version, plural = KEDA
     return {
         "deployments": Source(
             f"Deployments in {namespace}",
             partial(cluster.apps.list_namespaced_deployment, namespace),
+            compact=compact_deployment,
         ),
         "pods": Source(
-            f"pods in {namespace}", partial(cluster.core.list_namespaced_pod, namespace)
+            f"pods in {namespace}",
+            partial(cluster.core.list_namespaced_pod, namespace),
+            compact=compact_pod,
         ),
         "hpas": Source(
             f"HorizontalPodAutoscalers in {namespace}",
             partial(cluster.autoscaling.list_namespaced_horizontal_pod_autoscaler, namespace),
+            compact=compact_target,
         ),
         "scaled_objects": Source(
             f"KEDA ScaledObjects in {namespace}",
@@ -71,6 +81,7 @@ def sources(cluster: KubernetesCluster, namespace: str) -> dict[str, Source]:
                 cluster.custom.list_namespaced_custom_object, group, version, namespace, plural
             ),
             optional=True,
+            compact=compact_target,
         ),
     }
 

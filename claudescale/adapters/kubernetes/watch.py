@@ -1,7 +1,8 @@
 """One kind of object in one namespace, kept in memory by list-then-watch (an informer).
 
 Layer: adapter. ``Informer.run`` lists, then watches from the list's resourceVersion with
-``kubernetes_asyncio.watch.Watch().stream``. A clean end of the stream (the server's
+``kubernetes_asyncio.watch.Watch().stream``, keeping of each object what its Source's
+``compact`` keeps. A clean end of the stream (the server's
 ``timeoutSeconds``) resumes the watch at once from the last resourceVersion seen; 410 Gone
 relists at once; any other failure (a dropped connection, 5xx, 403, a read past its deadline)
 marks the informer broken, backs off (doubling up to ``watch_backoff_max_s``) and relists,
@@ -46,6 +47,9 @@ class Source:
     list_method: Callable[..., Awaitable[Any]]
     optional: bool = False
     """A 404 means the resource type is not installed: none of them, not an error."""
+    compact: Callable[[Json], Json] | None = None
+    """What to keep of each object, applied on arrival (``compact``); by default all but
+    ``metadata.managedFields``. It must keep ``metadata.name`` and ``resourceVersion``."""
 
 
 class _Expired(Exception):
@@ -104,7 +108,8 @@ class Informer:
         synced); returns the list's resourceVersion. Raises ClusterError."""
         listing = await self._call(f"listing {self.source.what}", self.source.list_method)
         self.lists += 1
-        fresh = {_name(item): _slim(item) for item in listing.get("items") or []}
+        keep = self.source.compact or _slim
+        fresh = {_name(item): keep(item) for item in listing.get("items") or []}
         self._store(fresh)
         return str((listing.get("metadata") or {}).get("resourceVersion") or "")
 
@@ -172,7 +177,7 @@ class Informer:
         if kind == "DELETED":
             self.objects.pop(name, None)
         else:
-            after = self.objects[name] = _slim(obj)
+            after = self.objects[name] = (self.source.compact or _slim)(obj)
         self._changed(before, after)
         return resource_version
 
