@@ -12,9 +12,11 @@ writes ``external_change``, ``external_controller_set``, ``external_controller_c
 ``restart`` and ``seeded``; the gatekeeper writes the approval, snapshot and override events
 (see ``claudescale.control.store_events``); the loop writes ``blind``, ``sight_restored``,
 ``proposer_unavailable``, ``cycle``, ``shutdown`` and ``shutdown_abandoned``; the log itself
-writes ``torn_tail`` and ``retention``; the executor's memory writes ``cooldown_anchored`` (the
-cluster's ``managedFields`` time started the cooldowns) and ``restart`` with ``damage`` when the
-log did not verify; ``claudescale audit seal`` starts a new chain with ``sealed``.
+writes ``torn_tail``, ``retention`` and ``state_checkpoint`` (binding the start-up snapshot
+``<log>.recovered``, ``claudescale.audit.state``); the executor's memory writes
+``cooldown_anchored`` (the cluster's ``managedFields`` time started the cooldowns) and
+``restart`` with ``damage`` when the log did not verify; ``claudescale audit seal`` starts a
+new chain with ``sealed``.
 
 The chain's end is anchored in ``<log>.checkpoint`` and, once retention deleted old segments,
 its start in ``<log>.anchor`` (``claudescale.audit.checkpoint``).

@@ -73,8 +73,12 @@ def read_start(log: Path) -> Anchor:
 
 def write_anchor(path: Path, anchor: Anchor, fsync: Callable[[int], None] = os.fsync) -> None:
     """Replace ``path`` atomically with ``anchor``; on return it is on disk."""
+    write_atomically(path, orjson.dumps({"seq": anchor.seq, "hash": anchor.hash}) + b"\n", fsync)
+
+
+def write_atomically(path: Path, data: bytes, fsync: Callable[[int], None] = os.fsync) -> None:
+    """Replace ``path`` with ``data`` (temporary file, fsync, rename, directory fsync)."""
     temporary = path.with_name(path.name + ".tmp")
-    data = orjson.dumps({"seq": anchor.seq, "hash": anchor.hash}) + b"\n"
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, _FILE_MODE)
     try:
         view = memoryview(data)

@@ -9,13 +9,16 @@ old ``AuditLog``, whose ``close()`` also releases the process's lock.
 
 Appends are synchronous: one ``os.write`` of one line, with no user-space buffer to flush;
 ``durable=True`` also fsyncs before returning (intents, before any cluster write) and then
-rewrites the checkpoint (``claudescale.audit.checkpoint``), as ``close()`` does. A log whose
-end does not match its checkpoint, or that a recovery found damaged (``distrust``), keeps its
-old checkpoint until an operator seals it, so the damage stays visible to every restart.
+rewrites the checkpoint (``claudescale.audit.checkpoint``), as ``close()`` does. A log told
+to ``track`` the recovered state snapshots it now and then (``claudescale.audit.state``). A
+log whose end does not match its checkpoint, or that a recovery found damaged
+(``distrust``), keeps its old checkpoint until an operator seals it, so the damage stays
+visible to every restart.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 from collections.abc import Callable, Mapping
@@ -33,6 +36,8 @@ from claudescale.audit.format import (
     rotated_path,
 )
 from claudescale.audit.retention import NO_RETENTION, Retention, apply_retention
+from claudescale.audit.state import EVERY_HOUR, StateKeeper, StatePolicy
+from claudescale.core.recovery_fold import Fold
 from claudescale.errors import AuditError
 from claudescale.ports import Clock
 
@@ -52,6 +57,7 @@ class AuditLog:
         *,
         fsync: Callable[[int], None] = os.fsync,
         retention: Retention = NO_RETENTION,
+        state: StatePolicy = EVERY_HOUR,
     ) -> None:
         if rotate_bytes <= 0:
             raise ValueError(f"rotate_bytes must be positive, not {rotate_bytes}.")
@@ -61,6 +67,8 @@ class AuditLog:
         self._fsync = fsync
         self._retention = retention
         self._retention_due = False
+        self._state_policy = state
+        self._keeper: StateKeeper | None = None
         self._fd = -1
         self._lock_fd = -1
         self._broken: str | None = None
@@ -70,7 +78,7 @@ class AuditLog:
         self._size = 0
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._lock_fd = self._lock()
+            self._lock_fd = lock_log(self.path)
             torn = cut_torn_tail(self.path, self._fsync)
             self._next_seq, self._last_hash, self._last_number = read_tail(self.path)
             self._check_end()
@@ -105,6 +113,22 @@ class AuditLog:
         """Why the checkpoint is kept as it is (the log's end does not match it, or a
         recovery found the log damaged); None while every durable append re-anchors."""
         return self._distrusted
+
+    @property
+    def epoch(self) -> str:
+        return self._clock.epoch
+
+    def track(self, fold: Fold) -> None:
+        """Fold every record appended from now on onto ``fold`` (the verified log so far)."""
+        self._keeper = StateKeeper(fold, self._state_policy, self._clock.now(), self._fsync)
+
+    def _snapshot(self) -> None:
+        """Snapshot the recovered state while the chain is trusted (a broken log refuses what
+        follows; a missing snapshot only makes the next start slower)."""
+        trusted = self._distrusted is None and self._broken is None and self._anchoring
+        if self._keeper is not None and trusted and self._fd >= 0:
+            with contextlib.suppress(OSError, AuditError):
+                self._keeper.write(self, self._clock.now())
 
     def distrust(self, problem: str) -> None:
         """The log did not verify: keep the old checkpoint from now on, so every restart
@@ -148,6 +172,8 @@ class AuditLog:
         self._write(line)
         self._next_seq = seq + 1
         self._last_hash = digest
+        if self._keeper is not None:
+            self._keeper.add(record)
         if durable:
             try:
                 self._fsync(self._fd)
@@ -160,6 +186,8 @@ class AuditLog:
         if self._retention_due:
             self._retention_due = False
             self.apply_retention()
+        if self._keeper is not None and self._keeper.due(self._clock.now()):
+            self._snapshot()
         return seq
 
     def apply_retention(self) -> list[str]:
@@ -179,6 +207,8 @@ class AuditLog:
         return deleted
 
     def close(self) -> None:
+        if self._keeper is not None and self._keeper.pending > 0:
+            self._snapshot()
         if self._fd >= 0 and self._broken is None and self._next_seq > 0:
             try:
                 self._fsync(self._fd)
@@ -285,8 +315,3 @@ class AuditLog:
 
     def _sync_directory(self) -> None:
         sync_directory(self.path.parent, self._fsync)
-
-    def _lock(self) -> int:
-        return lock_log(self.path)
-
-    # Opening: the torn tail and the last record.

@@ -26,6 +26,7 @@ from claudescale.audit.checkpoint import (
 from claudescale.audit.files import lock_log
 from claudescale.audit.format import list_segments
 from claudescale.audit.log import AuditLog
+from claudescale.audit.state import state_path
 from claudescale.audit.verify import verify
 from claudescale.errors import AuditError
 from claudescale.ports import Clock
@@ -86,7 +87,8 @@ def seal(
 
 def _move_aside(path: Path, stamp: str, fsync: Callable[[int], None]) -> tuple[str, ...]:
     files = [segment.path for segment in list_segments(path)]
-    files += [p for p in (checkpoint_path(path), start_anchor_path(path)) if p.exists()]
+    anchors = (checkpoint_path(path), start_anchor_path(path), state_path(path))
+    files += [p for p in anchors if p.exists()]
     moved = []
     for old in files:
         new = old.with_name(f"{old.name}.sealed-{stamp}")

@@ -151,7 +151,7 @@ def verify(path: Path) -> VerifyResult:
             at_checkpoint = last_hash
     if scan.files == 0 and checkpoint is None:
         return VerifyResult(False, 0, 0, f"Audit log {path}: there is no such file.")
-    problem = _end_problem(path, scan.files, last_seq, at_checkpoint, checkpoint)
+    problem = end_problem(path, scan.files, last_seq, at_checkpoint, checkpoint)
     if problem is not None:
         return VerifyResult(
             ok=False,
@@ -175,7 +175,7 @@ def verify(path: Path) -> VerifyResult:
     )
 
 
-def _end_problem(
+def end_problem(
     path: Path,
     files: int,
     last_seq: int | None,

@@ -182,6 +182,18 @@ class AuditSettings(SettingsGroup):
         description="Delete the oldest rotated segments while all segments together are larger "
         "than this many bytes (never the newest nor one the checkpoint needs); 0: no limit.",
     )
+    full_verify_at_start: bool = Field(
+        False,
+        description="Verify and fold the whole kept log at every start instead of starting "
+        "from the snapshot of the recovered state (<log>.recovered) and verifying only the tail "
+        "after it; `claudescale audit verify` always checks the whole chain.",
+    )
+    state_every_records: int = Field(
+        100_000, ge=0, description="Snapshot the recovered state after this many records; 0: off."
+    )
+    state_every_s: float = Field(
+        3600.0, ge=0, description="Snapshot the recovered state this often (seconds); 0: off."
+    )
 
 
 class LoopSettings(SettingsGroup):

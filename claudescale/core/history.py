@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from claudescale.core.limits import Limits
 from claudescale.core.values import History
+
+if TYPE_CHECKING:
+    from claudescale.core.recovery_fold import Fold
 
 RATE_MEMORY_S = 3600.0
 
@@ -144,100 +147,29 @@ class Recovered:
 
 
 def recover(
-    records: Iterable[Mapping[str, Any]], *, epoch: str, now: float, wall_now: float | None = None
+    records: Iterable[Mapping[str, Any]],
+    *,
+    epoch: str,
+    now: float,
+    wall_now: float | None = None,
+    base: Fold | None = None,
 ) -> Recovered:
-    """Rebuild every workload's History from the audit records, in log order.
+    """Rebuild every workload's History from the audit records, in log order, folded onto
+    ``base`` (the records before them, already folded under ``epoch``; unchanged) if given.
 
     Records written under another monotonic epoch (another boot) cannot be compared with
     ``now``: a workload with such history is treated as if it acted at start-up. A ``sealed``
     record from another boot is dated by the wall clock (``wall_now``; a future time is now).
     """
-    histories: dict[str, History] = {}
-    foreign: set[str] = set()
-    open_intents: dict[str, Mapping[str, Any]] = {}
-    sealed_at: float | None = None
+    # Deferred: the resumable fold is built from this module's steps.
+    from claudescale.core.recovery_fold import Fold, finish
+
+    fold = Fold(epoch) if base is None else base.copy()
     for record in records:
-        kind = record.get("kind")
-        key = record.get("workload")
-        if kind == "sealed":
-            sealed_at = _record_time(record, epoch, now, wall_now)
-            continue
-        if not isinstance(key, str) or "/" not in key:
-            continue  # not about one workload (an override for every workload names '*')
-        history = histories.get(key, History())
-        intent: Mapping[str, Any] | None = None
-        # The operator's stop and its clearing do not depend on time: honour them from any boot.
-        if kind == "external_controller_set":
-            histories[key] = replace(history, external_controller=True)
-            continue
-        if kind == "external_controller_cleared":
-            histories[key] = cleared(history)
-            continue
-        if kind == "intent":
-            open_intents[str(record["intent_id"])] = record
-        elif kind == "outcome":
-            intent = open_intents.pop(str(record.get("intent_id")), None)
-        if record.get("epoch") != epoch:
-            foreign.add(key)
-            continue
-        mono = float(record["mono"])
-        if kind == "outcome":
-            if record.get("code") == "ok":
-                history = after_action(history, mono, int(record["from"]), int(record["to"]))
-            elif record.get("code") == "unknown":
-                # Dated from the intent, when the write could have landed, if that time is on
-                # our clock; otherwise from this record, which is later and so safe.
-                same_boot = intent is not None and intent.get("epoch") == epoch
-                at = float(intent["mono"]) if intent is not None and same_boot else mono
-                history = after_unknown_write(history, at, int(record["from"]), int(record["to"]))
-        elif kind == "external_change":
-            history = replace(
-                history,
-                last_change_at=mono,
-                last_known_replicas=int(record["replicas"]),
-                reversion_times=(
-                    (*history.reversion_times, mono)
-                    if record.get("reversion")
-                    else history.reversion_times
-                ),
-                last_action=None if record.get("reversion") else history.last_action,
-            )
-        elif kind == "seeded":
-            history = replace(
-                history,
-                last_scale_up_at=float(record["last_scale_up_at"]),
-                last_change_at=float(record["last_change_at"]),
-            )
-        elif kind == "observed":
-            history = replace(history, last_known_replicas=int(record["replicas"]))
-        histories[key] = history
-    for intent in open_intents.values():
-        key = str(intent["workload"])
-        if intent.get("epoch") != epoch:
-            continue  # handled below with the other records from another boot
-        histories[key] = after_unknown_write(
-            histories.get(key, History()),
-            float(intent["mono"]),
-            int(intent["from"]),
-            int(intent["to"]),
-        )
-    for key in foreign:
-        base = histories.get(key, History())
-        histories[key] = replace(base, last_change_at=now, last_known_replicas=None)
-    return Recovered(histories, tuple(open_intents.values()), sealed_at)
+        fold.add(record)
+    return finish(fold, now=now, wall_now=wall_now)
 
 
 def wall_to_monotonic(wall_s: float, *, now: float, wall_now: float) -> float:
     """A wall-clock time on the monotonic clock; a time in the future counts as now."""
     return now - max(0.0, wall_now - wall_s)
-
-
-def _record_time(
-    record: Mapping[str, Any], epoch: str, now: float, wall_now: float | None
-) -> float:
-    if record.get("epoch") == epoch:
-        return float(record["mono"])
-    ts = record.get("ts")
-    if wall_now is None or not isinstance(ts, int | float):
-        return now
-    return wall_to_monotonic(float(ts), now=now, wall_now=wall_now)

@@ -26,6 +26,7 @@ from typing import Any
 from claudescale.config import Settings
 from claudescale.control.stops import StopStore
 from claudescale.core import history as hist
+from claudescale.core.recovery_fold import Fold
 from claudescale.core.values import History, WorkloadRef, WorkloadState
 from claudescale.errors import StateError
 from claudescale.ports import AuditSink, Clock
@@ -55,11 +56,16 @@ class CooldownMemory:
     # -- start-up ---------------------------------------------------------------------------
 
     def recover(
-        self, records: Iterable[Mapping[str, Any]] | None, *, damage: str | None = None
+        self,
+        records: Iterable[Mapping[str, Any]] | None,
+        *,
+        damage: str | None = None,
+        base: Fold | None = None,
     ) -> None:
-        """Rebuild from the audit log. ``None`` means there is no history to trust: with
-        ``damage`` (the log is damaged, cut or lost) every cooldown and the rate limit are
-        held for a full cooldown from now; without (a fresh log) scale-downs wait a full
+        """Rebuild from the audit log: ``records`` folded onto ``base`` (the records before
+        them, already folded: ``Recovery.base``). ``None`` means there is no history to trust:
+        with ``damage`` (the log is damaged, cut or lost) every cooldown and the rate limit
+        are held for a full cooldown from now; without (a fresh log) scale-downs wait a full
         cooldown. The durable stops apply either way."""
         now = self._clock.now()
         if records is None:
@@ -67,7 +73,7 @@ class CooldownMemory:
             self._apply_stops()
             return
         recovered = hist.recover(
-            records, epoch=self._clock.epoch, now=now, wall_now=self._clock.wall()
+            records, epoch=self._clock.epoch, now=now, wall_now=self._clock.wall(), base=base
         )
         self._histories = {WorkloadRef.parse(k): h for k, h in recovered.histories.items()}
         if recovered.sealed_at is not None:

@@ -22,6 +22,7 @@ from anyio.abc import TaskStatus
 
 from claudescale.audit import AuditLog, Recovery, recover_from
 from claudescale.audit.retention import Retention
+from claudescale.audit.state import StatePolicy
 from claudescale.config import Settings, state_dir_for
 from claudescale.core.values import WorkloadRef
 from claudescale.engine.executor import Executor
@@ -58,9 +59,10 @@ def open_audit(settings: Settings, clock: Clock) -> tuple[AuditLog, Recovery]:
     ``/readyz``, until an operator runs ``claudescale audit seal``)."""
     group = settings.audit
     retention = Retention.of(group.retain_days, group.retain_bytes)
-    audit = AuditLog(group.path, group.rotate_bytes, clock, retention=retention)
+    state = StatePolicy(group.state_every_records, group.state_every_s)
+    audit = AuditLog(group.path, group.rotate_bytes, clock, retention=retention, state=state)
     try:
-        recovery = recover_from(audit)
+        recovery = recover_from(audit, snapshot=not group.full_verify_at_start)
     except BaseException:
         audit.close()
         raise
@@ -105,7 +107,9 @@ class Service:
             self.executor = Executor(
                 cluster, metrics, audit, clock, settings, state_dir=state_dir, leadership=leadership
             )
-            self.executor.recover(recovery.records, damage=recovery.damage)
+            self.executor.memory.recover(
+                recovery.records, damage=recovery.damage, base=recovery.base
+            )
             if recovery.damage is None:
                 self.audit.apply_retention()  # only a trusted chain loses its oldest segments
         except BaseException:

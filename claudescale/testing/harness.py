@@ -25,6 +25,7 @@ from typing import Any, Generic, TypeVar
 import anyio
 
 from claudescale.audit import AuditLog, iter_records, recover_from
+from claudescale.audit.state import StatePolicy
 from claudescale.cli.approvals_cmd import Context
 from claudescale.config import Settings, parse_settings, state_dir_for
 from claudescale.control.approvals import ApprovalStore
@@ -115,7 +116,11 @@ class Harness(Generic[ClockT, ClusterT]):
         cluster = cluster_type(clock)
         for ref in refs:
             cluster.add(ref, replicas).cpu_percent = cpu
-        values = {"mode": mode, "audit": {"path": str(directory / "audit.jsonl")}, **settings}
+        # The production default: a start reads the tail after the recovered-state snapshot.
+        # A test that must see a change before the snapshot at start-up passes
+        # ``audit={"full_verify_at_start": True}``.
+        audit = {"path": str(directory / "audit.jsonl"), **settings.pop("audit", {})}
+        values = {"mode": mode, "audit": audit, **settings}
         return Harness(clock, cluster, parse_settings(values))
 
     # -- the files --------------------------------------------------------------------------
@@ -155,9 +160,12 @@ class Harness(Generic[ClockT, ClusterT]):
             executor = self._executor = Executor(
                 self.cluster, self.metrics, audit, self.clock, settings, state_dir=self.state_dir
             )
-            recovery = recover_from(audit) if recover else None
+            full = settings.audit.full_verify_at_start
+            recovery = recover_from(audit, snapshot=not full) if recover else None
             if recovery is not None and recovery.damage is not None:
                 executor.recover(None, damage=recovery.damage)
+            elif recovery is not None and recovery.base is not None:
+                executor.memory.recover(recovery.records, base=recovery.base)
             else:
                 executor.recover(list(iter_records(self.audit_path)) if recover else [])
             async with anyio.create_task_group() as tg:
@@ -171,8 +179,13 @@ class Harness(Generic[ClockT, ClusterT]):
 
     def _open(self, settings: Settings) -> AuditLog:
         self.audit_path.parent.mkdir(parents=True, exist_ok=True)
+        group = settings.audit
         self._audit = AuditLog(
-            self.audit_path, settings.audit.rotate_bytes, self.clock, fsync=self._fsync
+            self.audit_path,
+            group.rotate_bytes,
+            self.clock,
+            fsync=self._fsync,
+            state=StatePolicy(group.state_every_records, group.state_every_s),
         )
         return self._audit
 

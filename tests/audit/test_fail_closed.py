@@ -29,7 +29,8 @@ def flip_a_byte(path: Path) -> None:
 async def test_a_damaged_log_holds_both_cooldowns_and_the_rate_limit_for_a_full_cooldown(
     tmp_path: Path,
 ) -> None:
-    h = Harness.scripted(tmp_path, mode="autonomous", cpu=90.0)
+    full = {"full_verify_at_start": True}  # the flipped byte is found at start-up
+    h = Harness.scripted(tmp_path, mode="autonomous", cpu=90.0, audit=full)
     async with h.running():
         assert (await h.submit(up(4, 3))).code is Code.OK
     h.clock.advance(1000)

@@ -22,7 +22,13 @@ REFUSED_UP = {Code.COOLDOWN_UP, Code.RATE_LIMITED}
 
 def harness(tmp_path: Path) -> ScriptedHarness:
     return Harness.scripted(
-        tmp_path, mode="autonomous", cpu=90.0, refs=(REF, API), guardrails={"reversion_limit": 1}
+        tmp_path,
+        mode="autonomous",
+        cpu=90.0,
+        refs=(REF, API),
+        guardrails={"reversion_limit": 1},
+        # A change anywhere in the log is found at start-up, not only by `audit verify`.
+        audit={"full_verify_at_start": True},
     )
 
 
