@@ -122,7 +122,12 @@ class StateKeeper:
         try:
             sha = write_state(log.path, seq, log.last_hash, self.fold, self._fsync)
             self._last_at = now
-            fields = {"state_seq": seq, "state_hash": log.last_hash, "state_sha256": sha}
+            fields = {
+                "state_seq": seq,
+                "state_hash": log.last_hash,
+                "state_sha256": sha,
+                "actor": "claudescale",  # every record names who or what acted
+            }
             log.append(STATE_KIND, fields, durable=True)
             self.pending = 0
         finally:
