@@ -7,7 +7,6 @@ and are left out (each has its own test).
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -34,20 +33,3 @@ def manifest_files() -> dict[Path, list[dict[str, Any]]]:
         assert docs, f"{path} holds no Kubernetes object"
         found[path] = docs
     return found
-
-
-@pytest.fixture(scope="session")
-def kubectl() -> Path:
-    """Debian's kubectl, unpacked by scripts/fetch-kubectl.sh (never one found on PATH)."""
-    result = subprocess.run(
-        ["bash", str(REPO / "scripts" / "fetch-kubectl.sh")],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    if result.returncode != 0:
-        pytest.fail(f"scripts/fetch-kubectl.sh failed: {result.stderr.strip()}")
-    path = Path(result.stdout.strip().splitlines()[-1])
-    assert path.is_relative_to(REPO / ".cache" / "kubectl"), path
-    return path
