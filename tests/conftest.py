@@ -25,11 +25,13 @@ import pytest
 
 from claudescale.adapters.kubernetes.cluster import KubernetesCluster
 from claudescale.config.groups import ClusterSettings
+from claudescale.demo.plan import LOADED, NAMESPACE, DemoPlan
 from claudescale.sim import Sandbox, SimCluster, SimConfig, SimOptions, write_kubeconfig
 from claudescale.sim.prometheus import DEFAULT_BINARY, PrometheusProcess
 from claudescale.testing.clock import ManualClock
+from claudescale.testing.harness import Harness
 from claudescale.testing.prometheus import SCRAPE_INTERVAL_S, PrometheusHarness
-from claudescale.testing.sandbox import ConnectCluster, StartSandbox
+from claudescale.testing.sandbox import ConnectCluster, PlayDemoStory, SimCpu, StartSandbox
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -156,3 +158,36 @@ def prometheus() -> Iterator[PrometheusHarness]:
         )
     with PrometheusProcess(scrape_interval_s=SCRAPE_INTERVAL_S) as process:
         yield PrometheusHarness(process)
+
+
+@pytest.fixture
+def play_demo_story(
+    start_sandbox: StartSandbox,
+    connect_cluster: ConnectCluster,
+    sim_clock: ManualClock,
+    tmp_path: Path,
+) -> PlayDemoStory:
+    async def play(
+        duration_s: float, options: SimOptions | None = None
+    ) -> Harness[ManualClock, KubernetesCluster]:
+        plan = DemoPlan.make(duration_s)
+        sandbox = await start_sandbox(plan.sim_config(), options)
+        cluster = await connect_cluster(sandbox, clock=sim_clock)
+        settings = plan.settings(
+            prometheus_url="http://127.0.0.1:9",  # unused: CPU comes from the sandbox
+            kubeconfig=tmp_path / "kubeconfig",
+            audit_path=tmp_path / "audit.jsonl",
+        )
+        harness = Harness(sim_clock, cluster, settings, metrics=SimCpu(sandbox.cluster))
+        phases = list(plan.schedule())
+        async with harness.running():
+            controller = harness.controller()
+            started = sim_clock.now()
+            while (elapsed_s := sim_clock.now() - started) < plan.duration_s:
+                while phases and phases[0][0] <= elapsed_s:
+                    sandbox.cluster.set_load(NAMESPACE, LOADED, phase=phases.pop(0)[1])
+                await controller.cycle()
+                sandbox.cluster.advance(settings.loop.interval_s)
+        return harness
+
+    return play

@@ -27,12 +27,9 @@ import pytest
 
 from claudescale.audit import iter_records, verify
 from claudescale.demo.panels import REPORT_METRICS
-from claudescale.demo.plan import LOADED, NAMESPACE, DemoPlan
 from claudescale.demo.report import REPORT_SIZE_PX
 from claudescale.demo.summary import render_summary, summarise
-from claudescale.testing.clock import ManualClock
-from claudescale.testing.harness import Harness
-from claudescale.testing.sandbox import ConnectCluster, SimCpu, StartSandbox
+from claudescale.testing.sandbox import PlayDemoStory
 
 DEMO = [sys.executable, "-m", "claudescale.cli.main", "demo", "--no-view"]
 SHORTEST_DURATION_S = 10
@@ -117,29 +114,9 @@ def recount(audit_path: Path) -> dict[str, Any]:
 
 
 async def test_the_demo_story_scales_web_and_its_summary_recounts_its_audit_log(
-    start_sandbox: StartSandbox,
-    connect_cluster: ConnectCluster,
-    sim_clock: ManualClock,
-    tmp_path: Path,
+    play_demo_story: PlayDemoStory,
 ) -> None:
-    plan = DemoPlan.make(STORY_DURATION_S)
-    sandbox = await start_sandbox(plan.sim_config())
-    cluster = await connect_cluster(sandbox, clock=sim_clock)
-    settings = plan.settings(
-        prometheus_url="http://127.0.0.1:9",  # unused: CPU comes from the sandbox's counters
-        kubeconfig=tmp_path / "kubeconfig",
-        audit_path=tmp_path / "audit.jsonl",
-    )
-    harness = Harness(sim_clock, cluster, settings, metrics=SimCpu(sandbox.cluster))
-    phases = list(plan.schedule())
-    async with harness.running():
-        controller = harness.controller()
-        started = sim_clock.now()
-        while (elapsed_s := sim_clock.now() - started) < plan.duration_s:
-            while phases and phases[0][0] <= elapsed_s:
-                sandbox.cluster.set_load(NAMESPACE, LOADED, phase=phases.pop(0)[1])
-            await controller.cycle()
-            sandbox.cluster.advance(settings.loop.interval_s)
+    harness = await play_demo_story(STORY_DURATION_S)
 
     summary = printed_summary(render_summary(summarise(harness.audit_path)))
     assert summary == recount(harness.audit_path)

@@ -26,6 +26,8 @@ from claudescale.core.values import CpuReading, WorkloadRef, WorkloadState
 from claudescale.engine.service import Service
 from claudescale.ports import Cluster, MetricsSource
 from claudescale.sim import Sandbox, SimCluster, SimConfig
+from claudescale.testing.clock import ManualClock
+from claudescale.testing.harness import Harness
 from claudescale.testing.waits import wait_until
 
 __all__ = [
@@ -50,6 +52,11 @@ sandbox on 127.0.0.1, stopped after the test."""
 ConnectCluster = Callable[..., Awaitable[KubernetesCluster]]
 """``connect_cluster(sandbox_or_url, token=None, clock=None, **cluster_settings)``: the
 product's Kubernetes adapter, reaching the sandbox only through a kubeconfig."""
+
+PlayDemoStory = Callable[..., Awaitable[Harness[ManualClock, KubernetesCluster]]]
+"""``play_demo_story(duration_s, options=None)``: the demo's plan played on the sandbox (CPU
+straight from its counters) through the real adapter, loop and executor, one cycle per poll
+interval of the manual clock; returns the harness whose audit log tells what happened."""
 
 COOLDOWN_UP_S = 6.0
 COOLDOWN_DOWN_S = 12.0

@@ -23,17 +23,15 @@ import pytest
 from claudescale.adapters.prometheus import PrometheusMetrics
 from claudescale.adapters.system_clock import SystemClock
 from claudescale.cli.main import main
-from claudescale.demo.plan import LOADED, NAMESPACE, DemoPlan
 from claudescale.errors import ConfigError
 from claudescale.sim import Sandbox, SimOptions
 from claudescale.sim.rbac_files import RolePolicy, load_role_files
 from claudescale.sim.resources import parse_path
-from claudescale.testing.clock import ManualClock
-from claudescale.testing.harness import Harness, read_records
+from claudescale.testing.harness import read_records
 from claudescale.testing.prometheus import PrometheusHarness
 from claudescale.testing.sandbox import (
     ConnectCluster,
-    SimCpu,
+    PlayDemoStory,
     StartSandbox,
     has_rates_for,
     loop_settings,
@@ -175,30 +173,9 @@ async def test_a_write_outside_the_role_is_refused_with_403(
 
 
 async def test_the_demo_story_under_the_manifests_roles_scales_with_no_403(
-    start_sandbox: StartSandbox,
-    connect_cluster: ConnectCluster,
-    sim_clock: ManualClock,
-    policy: RolePolicy,
-    tmp_path: Path,
+    play_demo_story: PlayDemoStory, policy: RolePolicy
 ) -> None:
-    plan = DemoPlan.make(120.0)
-    sandbox = await start_sandbox(plan.sim_config(), SimOptions(rbac=policy))
-    cluster = await connect_cluster(sandbox, clock=sim_clock)
-    settings = plan.settings(
-        prometheus_url="http://127.0.0.1:9",  # unused: CPU comes from the sandbox's counters
-        kubeconfig=tmp_path / "kubeconfig",
-        audit_path=tmp_path / "audit.jsonl",
-    )
-    harness = Harness(sim_clock, cluster, settings, metrics=SimCpu(sandbox.cluster))
-    phases = list(plan.schedule())
-    async with harness.running():
-        controller = harness.controller()
-        started = sim_clock.now()
-        while (elapsed_s := sim_clock.now() - started) < plan.duration_s:
-            while phases and phases[0][0] <= elapsed_s:
-                sandbox.cluster.set_load(NAMESPACE, LOADED, phase=phases.pop(0)[1])
-            await controller.cycle()
-            sandbox.cluster.advance(settings.loop.interval_s)
+    harness = await play_demo_story(120.0, SimOptions(rbac=policy))
 
     assert policy.refusals == []
     moves = [(r["from"], r["to"]) for r in harness.records("outcome") if r["code"] == "ok"]
