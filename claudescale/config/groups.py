@@ -51,6 +51,13 @@ class ClusterSettings(SettingsGroup):
         "claudescale.io/enabled", description="Label that must be 'true' for us to manage."
     )
     request_timeout_s: float = Field(10.0, gt=0, description="Deadline for one API call.")
+    max_concurrent_actions: int = Field(
+        16,
+        ge=1,
+        description="Proposals for different workloads the executor reads, judges and writes "
+        "at once (never more than one per workload); bounds the load on the API server when "
+        "many workloads move together.",
+    )
     read_timeout_s: float = Field(
         30.0,
         gt=0,

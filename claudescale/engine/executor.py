@@ -86,6 +86,7 @@ class Executor:
             cluster, audit, settings, self.memory, may_write=leadership.may_write
         )
         self._in_flight: set[WorkloadRef] = set()
+        self._slots = anyio.CapacityLimiter(settings.cluster.max_concurrent_actions)
         send, receive = anyio.create_memory_object_stream[_Ticket](queue_size)
         self._send: MemoryObjectSendStream[_Ticket] = send
         self._receive: MemoryObjectReceiveStream[_Ticket] = receive
@@ -172,7 +173,8 @@ class Executor:
         try:
             self._audit.append("proposal", proposal_fields(proposal))
             try:
-                verdict = await self._decide_and_apply(proposal)
+                async with self._slots:
+                    verdict = await self._decide_and_apply(proposal)
             except StateError as exc:
                 # Fail closed: every state error comes before the write (snapshot, approval).
                 verdict = _failed(proposal, f"{exc} Nothing was changed.")
