@@ -8,15 +8,12 @@ at start-up, so a restart can delay a scale-down but never unlock one.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from claudescale.core.limits import Limits
 from claudescale.core.values import History
-
-if TYPE_CHECKING:
-    from claudescale.core.recovery_fold import Fold
 
 RATE_MEMORY_S = 3600.0
 
@@ -144,30 +141,6 @@ class Recovered:
     sealed_at: float | None = None
     """When an operator sealed a damaged log into this chain (monotonic, on our clock), or
     None: from then every workload is held as after damage."""
-
-
-def recover(
-    records: Iterable[Mapping[str, Any]],
-    *,
-    epoch: str,
-    now: float,
-    wall_now: float | None = None,
-    base: Fold | None = None,
-) -> Recovered:
-    """Rebuild every workload's History from the audit records, in log order, folded onto
-    ``base`` (the records before them, already folded under ``epoch``; unchanged) if given.
-
-    Records written under another monotonic epoch (another boot) cannot be compared with
-    ``now``: a workload with such history is treated as if it acted at start-up. A ``sealed``
-    record from another boot is dated by the wall clock (``wall_now``; a future time is now).
-    """
-    # Deferred: the resumable fold is built from this module's steps.
-    from claudescale.core.recovery_fold import Fold, finish
-
-    fold = Fold(epoch) if base is None else base.copy()
-    for record in records:
-        fold.add(record)
-    return finish(fold, now=now, wall_now=wall_now)
 
 
 def wall_to_monotonic(wall_s: float, *, now: float, wall_now: float) -> float:

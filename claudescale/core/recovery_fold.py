@@ -1,4 +1,4 @@
-"""The fold of audit records into guardrail memory, resumable: the state ``history.recover``
+"""The fold of audit records into guardrail memory, resumable: the state ``recover``
 builds record by record, which a start-up snapshot can hold and a restart can continue.
 
 Layer: pure core. ``Fold`` takes records in log order (``add``); ``finish`` turns it into a
@@ -10,7 +10,7 @@ It must not read files: the audit package stores and checks snapshots.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, replace
 from typing import Any
 
@@ -210,3 +210,24 @@ def _history(data: Any) -> History:
 
 def _time(value: Any) -> float | None:
     return None if value is None else float(value)
+
+
+def recover(
+    records: Iterable[Mapping[str, Any]],
+    *,
+    epoch: str,
+    now: float,
+    wall_now: float | None = None,
+    base: Fold | None = None,
+) -> Recovered:
+    """Rebuild every workload's History from the audit records, in log order, folded onto
+    ``base`` (the records before them, already folded under ``epoch``; unchanged) if given.
+
+    Records written under another monotonic epoch (another boot) cannot be compared with
+    ``now``: a workload with such history is treated as if it acted at start-up. A ``sealed``
+    record from another boot is dated by the wall clock (``wall_now``; a future time is now).
+    """
+    fold = Fold(epoch) if base is None else base.copy()
+    for record in records:
+        fold.add(record)
+    return finish(fold, now=now, wall_now=wall_now)

@@ -26,7 +26,7 @@ from typing import Any
 from claudescale.config import Settings
 from claudescale.control.stops import StopStore
 from claudescale.core import history as hist
-from claudescale.core.recovery_fold import Fold
+from claudescale.core.recovery_fold import Fold, recover
 from claudescale.core.values import History, WorkloadRef, WorkloadState
 from claudescale.errors import StateError
 from claudescale.ports import AuditSink, Clock
@@ -72,7 +72,7 @@ class CooldownMemory:
             self._recover_nothing(now, damage)
             self._apply_stops()
             return
-        recovered = hist.recover(
+        recovered = recover(
             records, epoch=self._clock.epoch, now=now, wall_now=self._clock.wall(), base=base
         )
         self._histories = {WorkloadRef.parse(k): h for k, h in recovered.histories.items()}

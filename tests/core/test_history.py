@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from claudescale.core.history import recover
+from claudescale.core.recovery_fold import recover
 from claudescale.core.values import History
 
 EPOCH = "boot-1"
