@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 import subprocess
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,13 @@ from claudescale.sim.prometheus import DEFAULT_BINARY, PrometheusProcess
 from claudescale.testing.clock import ManualClock
 from claudescale.testing.harness import Harness
 from claudescale.testing.prometheus import SCRAPE_INTERVAL_S, PrometheusHarness
-from claudescale.testing.sandbox import ConnectCluster, PlayDemoStory, SimCpu, StartSandbox
+from claudescale.testing.sandbox import (
+    ConnectCluster,
+    PlayDemoStory,
+    SandboxRequest,
+    SimCpu,
+    StartSandbox,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -96,7 +102,6 @@ async def connect_cluster(tmp_path: Path) -> AsyncIterator[ConnectCluster]:
         await cluster.aclose()
 
 
-SandboxRequest = Callable[..., Awaitable[tuple[int, Any]]]
 """``request(sandbox, method, path, body=None, content_type=..., headers=None)``: one raw
 HTTP call to a sandbox, answered as (status, JSON body or raw bytes)."""
 

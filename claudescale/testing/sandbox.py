@@ -49,6 +49,9 @@ __all__ = [
 StartSandbox = Callable[..., Awaitable[Sandbox]]
 """``start_sandbox(config=None, options=None, clock=None, **cluster_kwargs)``: a started
 sandbox on 127.0.0.1, stopped after the test."""
+SandboxRequest = Callable[..., Awaitable[tuple[int, Any]]]
+"""``sandbox_request(sandbox, method, path, body=None, content_type=..., headers=None)``: one
+HTTP request to the sandbox under a 5 s deadline; the status and the parsed JSON (or bytes)."""
 ConnectCluster = Callable[..., Awaitable[KubernetesCluster]]
 """``connect_cluster(sandbox_or_url, token=None, clock=None, **cluster_settings)``: the
 product's Kubernetes adapter, reaching the sandbox only through a kubeconfig."""

@@ -4,13 +4,11 @@ describe`` uses; the product's role may create and patch them, not read them."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from claudescale.sim import Sandbox, SimOptions
-from claudescale.testing.sandbox import StartSandbox
+from claudescale.testing.sandbox import SandboxRequest, StartSandbox
 
-SandboxRequest = Callable[..., Awaitable[tuple[int, Any]]]
 CORE = "/api/v1/namespaces/demo/events"
 GROUP = "/apis/events.k8s.io/v1/namespaces/demo/events"
 

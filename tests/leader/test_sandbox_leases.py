@@ -4,15 +4,13 @@ product's role may only get, create and update them in claudescale's own namespa
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
 
 from claudescale.sim import SimConfig, SimOptions
-from claudescale.testing.sandbox import StartSandbox
+from claudescale.testing.sandbox import SandboxRequest, StartSandbox
 
-SandboxRequest = Callable[..., Awaitable[tuple[int, Any]]]
 LEASES = "/apis/coordination.k8s.io/v1/namespaces/claudescale/leases"
 
 

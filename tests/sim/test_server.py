@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from claudescale.sim import Sandbox, SimOptions
-from claudescale.testing.sandbox import StartSandbox
+from claudescale.testing.sandbox import SandboxRequest, StartSandbox
 
 DEPLOYMENTS = "/apis/apps/v1/namespaces/demo/deployments"
 
@@ -22,34 +22,13 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
         yield session
 
 
-async def _request(
-    http: aiohttp.ClientSession,
-    sandbox: Sandbox,
-    method: str,
-    path: str,
-    body: Any = None,
-    content_type: str = "application/json",
-    headers: dict[str, str] | None = None,
-) -> tuple[int, Any]:
-    data = None if body is None else orjson.dumps(body)
-    with anyio.fail_after(5):
-        async with http.request(
-            method,
-            sandbox.url + path,
-            data=data,
-            headers={"Content-Type": content_type, **(headers or {})},
-        ) as response:
-            raw = await response.read()
-    return response.status, orjson.loads(raw) if raw.startswith((b"{", b"[")) else raw
-
-
 async def test_version_and_discovery_describe_the_served_resources(
-    sandbox: Sandbox, http: aiohttp.ClientSession
+    sandbox: Sandbox, sandbox_request: SandboxRequest
 ) -> None:
-    _, version = await _request(http, sandbox, "GET", "/version")
-    _, core = await _request(http, sandbox, "GET", "/api")
-    _, groups = await _request(http, sandbox, "GET", "/apis")
-    _, apps = await _request(http, sandbox, "GET", "/apis/apps/v1")
+    _, version = await sandbox_request(sandbox, "GET", "/version")
+    _, core = await sandbox_request(sandbox, "GET", "/api")
+    _, groups = await sandbox_request(sandbox, "GET", "/apis")
+    _, apps = await sandbox_request(sandbox, "GET", "/apis/apps/v1")
 
     assert version["major"] == "1" and core["versions"] == ["v1"]
     assert {g["name"] for g in groups["groups"]} == {
@@ -63,11 +42,11 @@ async def test_version_and_discovery_describe_the_served_resources(
 
 
 async def test_unknown_objects_and_resources_are_404_with_a_status_body(
-    sandbox: Sandbox, http: aiohttp.ClientSession
+    sandbox: Sandbox, sandbox_request: SandboxRequest
 ) -> None:
-    status, missing = await _request(http, sandbox, "GET", f"{DEPLOYMENTS}/nope")
-    crd_status, crd = await _request(
-        http, sandbox, "GET", "/apis/keda.sh/v1alpha1/namespaces/demo/scaledobjects"
+    status, missing = await sandbox_request(sandbox, "GET", f"{DEPLOYMENTS}/nope")
+    crd_status, crd = await sandbox_request(
+        sandbox, "GET", "/apis/keda.sh/v1alpha1/namespaces/demo/scaledobjects"
     )
 
     assert status == 404 and missing["kind"] == "Status"
@@ -79,17 +58,16 @@ async def test_unknown_objects_and_resources_are_404_with_a_status_body(
 
 
 async def test_scale_patch_with_an_old_resource_version_is_409_with_a_status_body(
-    sandbox: Sandbox, http: aiohttp.ClientSession
+    sandbox: Sandbox, sandbox_request: SandboxRequest
 ) -> None:
-    _, scale = await _request(http, sandbox, "GET", f"{DEPLOYMENTS}/web/scale")
+    _, scale = await sandbox_request(sandbox, "GET", f"{DEPLOYMENTS}/web/scale")
     sandbox.cluster.set_replicas("demo", "web", 5)
     patch = {
         "metadata": {"resourceVersion": scale["metadata"]["resourceVersion"]},
         "spec": {"replicas": 4},
     }
 
-    status, body = await _request(
-        http,
+    status, body = await sandbox_request(
         sandbox,
         "PATCH",
         f"{DEPLOYMENTS}/web/scale",
@@ -111,11 +89,16 @@ async def test_scale_patch_with_an_old_resource_version_is_409_with_a_status_bod
     ],
 )
 async def test_deployments_accept_every_patch_form_and_bump_generation(
-    sandbox: Sandbox, http: aiohttp.ClientSession, content_type: str, patch: Any
+    sandbox: Sandbox,
+    content_type: str,
+    patch: Any,
+    sandbox_request: SandboxRequest,
 ) -> None:
     before = sandbox.cluster.deployment("demo", "web")
 
-    status, body = await _request(http, sandbox, "PATCH", f"{DEPLOYMENTS}/web", patch, content_type)
+    status, body = await sandbox_request(
+        sandbox, "PATCH", f"{DEPLOYMENTS}/web", patch, content_type
+    )
 
     assert status == 200 and body["spec"]["replicas"] == 4
     assert body["metadata"]["generation"] == before["metadata"]["generation"] + 1
@@ -123,21 +106,22 @@ async def test_deployments_accept_every_patch_form_and_bump_generation(
 
 
 async def test_replace_needs_the_current_resource_version(
-    sandbox: Sandbox, http: aiohttp.ClientSession
+    sandbox: Sandbox, sandbox_request: SandboxRequest
 ) -> None:
-    _, current = await _request(http, sandbox, "GET", f"{DEPLOYMENTS}/api")
+    _, current = await sandbox_request(sandbox, "GET", f"{DEPLOYMENTS}/api")
     current["spec"]["replicas"] = 4
 
-    ok_status, replaced = await _request(http, sandbox, "PUT", f"{DEPLOYMENTS}/api", current)
-    stale_status, stale = await _request(http, sandbox, "PUT", f"{DEPLOYMENTS}/api", current)
+    ok_status, replaced = await sandbox_request(sandbox, "PUT", f"{DEPLOYMENTS}/api", current)
+    stale_status, stale = await sandbox_request(sandbox, "PUT", f"{DEPLOYMENTS}/api", current)
 
     assert ok_status == 200 and replaced["spec"]["replicas"] == 4
     assert stale_status == 409 and stale["reason"] == "Conflict"
 
 
-async def test_invalid_replicas_are_422(sandbox: Sandbox, http: aiohttp.ClientSession) -> None:
-    status, body = await _request(
-        http,
+async def test_invalid_replicas_are_422(
+    sandbox: Sandbox, http: aiohttp.ClientSession, sandbox_request: SandboxRequest
+) -> None:
+    status, body = await sandbox_request(
         sandbox,
         "PATCH",
         f"{DEPLOYMENTS}/web/scale",
@@ -221,23 +205,21 @@ async def test_metrics_export_a_cpu_counter_per_pod_with_cadvisor_labels(
 
 
 async def test_control_endpoint_sets_load_and_reports_state(
-    sandbox: Sandbox, http: aiohttp.ClientSession
+    sandbox: Sandbox, sandbox_request: SandboxRequest
 ) -> None:
-    status, answer = await _request(
-        http,
+    status, answer = await sandbox_request(
         sandbox,
         "POST",
         "/sim/v1/load",
         {"namespace": "demo", "name": "web", "phase": "spike"},
     )
-    bad_status, bad = await _request(
-        http,
+    bad_status, bad = await sandbox_request(
         sandbox,
         "POST",
         "/sim/v1/load",
         {"namespace": "demo", "name": "web", "phase": "party"},
     )
-    _, state = await _request(http, sandbox, "GET", "/sim/v1/state")
+    _, state = await sandbox_request(sandbox, "GET", "/sim/v1/state")
 
     web = next(w for w in state["workloads"] if w["name"] == "web")
     assert status == 200 and answer["demand_cores"] == pytest.approx(4.0)
@@ -246,13 +228,13 @@ async def test_control_endpoint_sets_load_and_reports_state(
 
 
 async def test_requests_without_the_bearer_token_are_401(
-    start_sandbox: StartSandbox, http: aiohttp.ClientSession
+    start_sandbox: StartSandbox, sandbox_request: SandboxRequest
 ) -> None:
     sandbox = await start_sandbox(options=SimOptions(token="s3cret"))
 
-    status, body = await _request(http, sandbox, "GET", DEPLOYMENTS)
-    ok, _ = await _request(
-        http, sandbox, "GET", DEPLOYMENTS, headers={"Authorization": "Bearer s3cret"}
+    status, body = await sandbox_request(sandbox, "GET", DEPLOYMENTS)
+    ok, _ = await sandbox_request(
+        sandbox, "GET", DEPLOYMENTS, headers={"Authorization": "Bearer s3cret"}
     )
 
     assert status == 401 and body["reason"] == "Unauthorized"
@@ -260,12 +242,12 @@ async def test_requests_without_the_bearer_token_are_401(
 
 
 async def test_product_role_is_403_outside_its_rules(
-    start_sandbox: StartSandbox, http: aiohttp.ClientSession
+    start_sandbox: StartSandbox, sandbox_request: SandboxRequest
 ) -> None:
     sandbox = await start_sandbox(options=SimOptions(rbac="product"))
 
     allowed = [
-        await _request(http, sandbox, "GET", path)
+        await sandbox_request(sandbox, "GET", path)
         for path in (
             DEPLOYMENTS,
             f"{DEPLOYMENTS}/web/scale",
@@ -275,7 +257,7 @@ async def test_product_role_is_403_outside_its_rules(
         )
     ]
     denied = [
-        await _request(http, sandbox, method, path, body, ctype)
+        await sandbox_request(sandbox, method, path, body, ctype)
         for method, path, body, ctype in (
             ("DELETE", f"{DEPLOYMENTS}/web", None, "application/json"),
             ("PUT", f"{DEPLOYMENTS}/web/scale", {"spec": {"replicas": 1}}, "application/json"),
@@ -298,11 +280,11 @@ async def test_product_role_is_403_outside_its_rules(
 
 
 async def test_tables_are_served_to_clients_that_ask_for_them(
-    sandbox: Sandbox, http: aiohttp.ClientSession
+    sandbox: Sandbox, sandbox_request: SandboxRequest
 ) -> None:
     accept = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
 
-    _, body = await _request(http, sandbox, "GET", DEPLOYMENTS, headers={"Accept": accept})
+    _, body = await sandbox_request(sandbox, "GET", DEPLOYMENTS, headers={"Accept": accept})
 
     assert body["kind"] == "Table"
     assert [c["name"] for c in body["columnDefinitions"]][:2] == ["Name", "Ready"]
