@@ -140,7 +140,7 @@ def assemble(
         history=history,
     )
     updates = ResourceUpdates()
-    service.executor.on_verdict = updates.notice
+    service.executor.add_verdict_listener(updates.notice)
     server = build_server(assistant, read_only=read_only, updates=updates)
     hub.install(server)
     return Assembled(service, assistant, server, updates)

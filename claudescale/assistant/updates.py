@@ -1,9 +1,9 @@
 """Resource-updated notifications: subscribed clients hear when the loop acts.
 
 Layer: edge (the MCP assistant). ``ResourceUpdates`` is told of every verdict the executor
-records (``Executor.on_verdict``, whoever asked: the loop, an approval, a tool) and tells the
-clients that subscribed that ``claudescale://status``, ``claudescale://audit/recent`` and
-``claudescale://workloads/{namespace}/{name}`` changed: handshake-era sessions that sent
+records (``Executor.add_verdict_listener``, whoever asked: the loop, an approval, a tool) and
+tells the clients that subscribed that ``claudescale://status``, ``claudescale://audit/recent``
+and ``claudescale://workloads/{namespace}/{name}`` changed: handshake-era sessions that sent
 ``resources/subscribe`` get ``notifications/resources/updated``, and 2026-07-28
 ``subscriptions/listen`` streams get the event through the server's subscription bus.
 

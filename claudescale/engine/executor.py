@@ -90,9 +90,7 @@ class Executor:
         send, receive = anyio.create_memory_object_stream[_Ticket](queue_size)
         self._send: MemoryObjectSendStream[_Ticket] = send
         self._receive: MemoryObjectReceiveStream[_Ticket] = receive
-        self.on_verdict: Callable[[Proposal, Verdict], None] = lambda proposal, verdict: None
-        """Told of each verdict once it is recorded (the MCP server tells subscribers that
-        its resources changed); it must not raise or block."""
+        self._listeners: list[Callable[[Proposal, Verdict], None]] = []
 
     # -- start-up -------------------------------------------------------------------------
 
@@ -115,6 +113,12 @@ class Executor:
         await ticket.done.wait()
         assert ticket.verdict is not None
         return ticket.verdict
+
+    def add_verdict_listener(self, listener: Callable[[Proposal, Verdict], None]) -> None:
+        """Tell ``listener`` of each verdict once it is recorded (Kubernetes Events, the MCP
+        server's resource updates); every listener hears every verdict, in the order they
+        were added. A listener must not raise or block."""
+        self._listeners.append(listener)
 
     def history(self, ref: WorkloadRef) -> History:
         return self.memory.history(ref)
@@ -279,7 +283,8 @@ class Executor:
         log.info(verdict.message, extra=extra)
         ticket.verdict = verdict
         ticket.done.set()
-        self.on_verdict(proposal, verdict)
+        for listener in self._listeners:
+            listener(proposal, verdict)
 
 
 def _failed(proposal: Proposal, why: str) -> Verdict:

@@ -5,7 +5,7 @@ leader election there is one replica and it always writes (``SOLE_WRITER``). The
 asks ``refuse_unless_leader`` before it reads or judges anything, so a follower neither
 requests approvals nor takes snapshots, and the writer asks ``may_write`` again right before
 the PATCH, because a lease can be lost while a proposal is being judged. ``explain_verdicts``
-is the executor's ``on_verdict`` hook that turns verdicts into Kubernetes Events; a
+is the executor's verdict listener that turns verdicts into Kubernetes Events; a
 follower's refusals are left out (the leader explains the workload). Nothing here blocks.
 """
 
@@ -41,16 +41,11 @@ def refuse_unless_leader(leadership: Leadership, proposal: Proposal) -> Verdict 
     return refused(Code.NOT_LEADER, proposal.ref, None, proposal.target_replicas, NOT_LEADER)
 
 
-def explain_verdicts(
-    events: EventRecorder, leadership: Leadership, then: OnVerdict | None = None
-) -> OnVerdict:
-    """An ``on_verdict`` hook: an Event for each verdict while this replica leads, then
-    ``then`` (the hook that was installed before, so both are told)."""
+def explain_verdicts(events: EventRecorder, leadership: Leadership) -> OnVerdict:
+    """A verdict listener: an Event for each verdict while this replica leads."""
 
     def on_verdict(proposal: Proposal, verdict: Verdict) -> None:
         if leadership.may_write():
             events.record(proposal.ref, verdict)
-        if then is not None:
-            then(proposal, verdict)
 
     return on_verdict

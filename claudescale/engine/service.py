@@ -200,9 +200,8 @@ class Service:
 
     async def run(self, *, ready: anyio.Event | None = None) -> None:
         """Run until ``stop()``; raises RootLoopEnded if a root loop returns by itself."""
-        if self._events is not None:  # chained: whoever installed a hook first is told too
-            hook = explain_verdicts(self._events, self.leadership, self.executor.on_verdict)
-            self.executor.on_verdict = hook
+        if self._events is not None:
+            self.executor.add_verdict_listener(explain_verdicts(self._events, self.leadership))
         try:
             async with anyio.create_task_group() as tg:
                 await tg.start(self._root, "executor", self.executor.run)

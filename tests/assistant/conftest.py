@@ -108,7 +108,7 @@ def harness(tmp_path: Path) -> Harness:
                     confirm_timeout_s=5.0,
                 )
                 world = World(assistant, cluster, clock, hub)
-                executor.on_verdict = world.updates.notice
+                executor.add_verdict_listener(world.updates.notice)
                 async with anyio.create_task_group() as notifying:
                     await notifying.start(world.updates.notify_forever)
                     yield world

@@ -118,7 +118,7 @@ async def test_events_explain_the_leaders_verdicts_and_earlier_hooks_still_hear_
     service, cluster = _service(
         tmp_path, SystemClock(), Answers([True]), "autonomous", events=events
     )
-    service.executor.on_verdict = lambda proposal, verdict: heard.append(verdict)
+    service.executor.add_verdict_listener(lambda proposal, verdict: heard.append(verdict))
 
     async with anyio.create_task_group() as tg:
         tg.start_soon(service.run)
