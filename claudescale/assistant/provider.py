@@ -12,7 +12,8 @@ in an hour is audited). It never retries: a 429, a 5xx or a timeout raises, the 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any
 
@@ -24,7 +25,7 @@ from claudescale.core.prompt import SYSTEM_PROMPT
 from claudescale.core.situation import WorkloadSituation
 from claudescale.core.values import Proposal, Source
 from claudescale.errors import ConfigError
-from claudescale.ports import AuditSink, Clock
+from claudescale.ports import AuditSink, Clock, Proposer
 
 
 def _sdk() -> Any:
@@ -117,3 +118,21 @@ class ProviderProposer:
         if not texts:
             raise ModelUnavailable("The provider's reply held no text.")
         return "".join(texts)
+
+
+@asynccontextmanager
+async def model_proposers(settings: Settings, clock: Clock) -> AsyncIterator[list[Proposer]]:
+    """The provider proposer when ``provider.enabled`` (ConfigError without its SDK or key),
+    its HTTP client closed at the end; no proposers otherwise."""
+    if not settings.provider.enabled:
+        yield []
+        return
+    async with ProviderProposer(settings, clock) as provider:
+        yield [provider]
+
+
+def hand_audit(proposers: Iterable[Proposer], audit: AuditSink) -> None:
+    """Give provider proposers opened before the service the audit log it opened."""
+    for proposer in proposers:
+        if isinstance(proposer, ProviderProposer) and proposer.audit is None:
+            proposer.audit = audit

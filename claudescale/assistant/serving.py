@@ -7,16 +7,15 @@ opens the audit log and so takes the state-directory lock: a second instance for
 refuses to start), the ``Assistant`` on its parts and the MCP server, then runs the service,
 the resource-update sender and at most one MCP transport together: stdio (one client, the
 process's stdin and stdout; nothing else is written to stdout) or streamable HTTP.
-``model_proposers`` opens the provider proposer when ``provider.enabled`` is set. The service
-stops when the stdio client goes away, on SIGTERM or SIGINT, or when a root loop fails; the
-transport stops with it.
+``provider.model_proposers`` opens the provider proposer when ``provider.enabled`` is set. The
+service stops when the stdio client goes away, on SIGTERM or SIGINT, or when a root loop fails;
+the transport stops with it.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -26,7 +25,7 @@ from mcp.server.mcpserver import MCPServer
 from claudescale.assistant.economy import ChangeTriggered
 from claudescale.assistant.history import history_for
 from claudescale.assistant.http import check_bind, http_app, read_token, serve_http
-from claudescale.assistant.provider import ProviderProposer
+from claudescale.assistant.provider import hand_audit
 from claudescale.assistant.runtime import Assistant
 from claudescale.assistant.sampling import SamplingHub, SamplingProposer
 from claudescale.assistant.server import build_server
@@ -72,17 +71,6 @@ def options_for_run(settings: Settings) -> ServeOptions:
     return ServeOptions(Transport.HTTP, mcp.read_only, mcp.host, mcp.port, token)
 
 
-@asynccontextmanager
-async def model_proposers(settings: Settings, clock: Clock) -> AsyncIterator[list[Proposer]]:
-    """The provider proposer when ``provider.enabled`` (ConfigError without its SDK or key),
-    its HTTP client closed at the end; no proposers otherwise."""
-    if not settings.provider.enabled:
-        yield []
-        return
-    async with ProviderProposer(settings, clock) as provider:
-        yield [provider]
-
-
 @dataclass(frozen=True, slots=True)
 class Assembled:
     service: Service
@@ -125,9 +113,7 @@ def assemble(
         events=events,
     )
     sampling.audit = service.audit
-    for proposer in proposers:
-        if isinstance(proposer, ProviderProposer) and proposer.audit is None:
-            proposer.audit = service.audit
+    hand_audit(proposers, service.audit)
     assistant = Assistant(
         settings=settings,
         cluster=cluster,

@@ -8,14 +8,13 @@ Prometheus adapter, leader election and Events, and the provider proposer when
 with the MCP tools over streamable HTTP at ``/mcp`` (a bind that is not loopback needs
 ``mcp.token_file`` or ``mcp.token_env``). Without it, it must not import the MCP SDK nor
 build its schemas (they cost tens of MiB): ``run_cluster`` assembles the service alone, and
-the assistant's modules are imported only when a setting asks for them.
+the provider proposer's SDK is imported only when ``provider.enabled``.
 """
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +24,13 @@ from claudescale.adapters.kubernetes.cluster import KubernetesCluster
 from claudescale.adapters.kubernetes.coordination import open_coordination
 from claudescale.adapters.prometheus import PrometheusMetrics
 from claudescale.adapters.system_clock import SystemClock
+from claudescale.assistant.economy import ChangeTriggered
+from claudescale.assistant.provider import hand_audit, model_proposers
 from claudescale.cli.serve_cmd import one_error, serve_cluster
 from claudescale.config import Settings, load_settings
 from claudescale.engine.service import Service, stop_on_signal
 from claudescale.logs import configure_logging
 from claudescale.ports import (
-    AuditSink,
     Clock,
     Cluster,
     EventRecorder,
@@ -79,7 +79,7 @@ async def run_cluster(settings: Settings) -> None:
     enabled and no MCP endpoint, until SIGTERM or SIGINT."""
     clock = SystemClock()
     async with (
-        _provider(settings, clock) as providers,
+        model_proposers(settings, clock) as models,
         KubernetesCluster.open(settings.cluster, clock) as cluster,
         open_coordination(cluster, settings.cluster, clock) as coordination,
     ):
@@ -88,7 +88,7 @@ async def run_cluster(settings: Settings) -> None:
             cluster=cluster,
             metrics=PrometheusMetrics(settings.prometheus, clock),
             clock=clock,
-            providers=providers,
+            models=models,
             leadership=coordination.leadership,
             events=coordination.events,
         )
@@ -100,49 +100,25 @@ async def run_service(
     cluster: Cluster,
     metrics: MetricsSource,
     clock: Clock,
-    providers: Sequence[Provider] = (),
+    models: Sequence[Proposer] = (),
     leadership: Leadership | None = None,
     events: EventRecorder | None = None,
     ready: anyio.Event | None = None,
 ) -> None:
     """What ``serve_assistant`` runs without a transport, without its MCP server: the
-    ``Service`` (opening the audit log takes the state-directory lock) asking ``providers``,
+    ``Service`` (opening the audit log takes the state-directory lock) asking ``models``,
     until SIGTERM, SIGINT or ``stop()``; ``ready`` is set once it serves."""
     service = Service(
         settings,
         cluster=cluster,
         metrics=metrics,
         clock=clock,
-        proposers=[proposer for proposer, _ in providers],
+        proposers=[ChangeTriggered(model, settings, clock) for model in models],
         leadership=leadership,
         events=events,
     )
-    for _, give_audit in providers:
-        give_audit(service.audit)
+    hand_audit(models, service.audit)
     async with anyio.create_task_group() as group:
         group.start_soon(stop_on_signal, service)
         await service.run(ready=ready)
         group.cancel_scope.cancel()
-
-
-Provider = tuple[Proposer, Callable[[AuditSink], None]]
-"""A proposer as the service asks it, and how to hand the provider the opened audit log."""
-
-
-@asynccontextmanager
-async def _provider(settings: Settings, clock: Clock) -> AsyncIterator[list[Provider]]:
-    """The provider proposer, consulted only when a workload's situation changed enough
-    (``ChangeTriggered``), when ``provider.enabled``; its HTTP client closed at the end."""
-    if not settings.provider.enabled:
-        yield []
-        return
-    from claudescale.assistant.economy import ChangeTriggered
-    from claudescale.assistant.provider import ProviderProposer
-
-    async with ProviderProposer(settings, clock) as provider:
-
-        def give_audit(audit: AuditSink) -> None:
-            if provider.audit is None:
-                provider.audit = audit
-
-        yield [(ChangeTriggered(provider, settings, clock), give_audit)]

@@ -128,7 +128,8 @@ def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
 async def serve_cluster(settings: Settings, options: ServeOptions) -> None:
     """The service on the configured cluster and Prometheus, its model proposers and MCP
     endpoint (``options``), until stopped: ``serve``, and ``run`` with ``mcp.enabled``."""
-    from claudescale.assistant.serving import model_proposers, serve_assistant
+    from claudescale.assistant.provider import model_proposers
+    from claudescale.assistant.serving import serve_assistant
 
     clock = SystemClock()
     async with (
@@ -151,7 +152,8 @@ async def serve_cluster(settings: Settings, options: ServeOptions) -> None:
 async def _main_sandbox(
     settings: Settings, options: ServeOptions, args: argparse.Namespace
 ) -> None:
-    from claudescale.assistant.serving import model_proposers, serve_assistant
+    from claudescale.assistant.provider import model_proposers
+    from claudescale.assistant.serving import serve_assistant
 
     clock = SystemClock()
     async with (
