@@ -4,9 +4,10 @@ workload, the command its refusal names.
 Layer: edge (CLI). The stop is set when someone else keeps reverting our changes, and only an
 operator lifts it: this command clears it in the durable stops file beside the audit log and
 writes an ``external_controller_cleared`` record naming the CLI user, through the executor's
-own memory (``CooldownMemory.clear_external_controller``), so a restart agrees. The running
-service keeps the stop in memory too, so while it holds the audit log nothing is changed and
-the command says how to proceed. It changes nothing in the cluster.
+own memory (``CooldownMemory.clear_external_controller``), so a restart agrees. While the
+running service holds the audit log (and the stop in memory), the command leaves the lift in
+the stops file and the service carries it out, with the same records, at its next cycle
+(``CooldownMemory.carry_out_lifts``). It changes nothing in the cluster.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ def register(subparsers: Any) -> None:
         help="Lift a workload's external_controller stop (someone kept reverting us).",
         description="Lift the external_controller stop of one workload, set when someone "
         "else kept reverting claudescale's changes. Make sure whatever reverted them is gone "
-        "first. Stop the service before running it; it is audited.",
+        "first. It is audited; a running service lifts it at its next cycle.",
     )
     parser.add_argument("workload", metavar="WORKLOAD", help="namespace/name")
     parser.add_argument("--yes", action="store_true", help="Do not ask for confirmation.")
@@ -57,24 +58,19 @@ async def clear_external(args: argparse.Namespace, context: Context) -> int:
         ) from None
     stores = context.stores()
     was_stopped = ref in stores.stops.stopped()
+    if not context.confirm(f"Lift the external_controller stop of {ref}?", args.yes):
+        return EXIT_REFUSED
     log = context.open_log()
     if log is None:
+        stores.stops.request_lift(ref, context.actor, args.reason)
         print(
-            f"Nothing was changed: the running claudescale service holds the audit log and "
-            f"keeps the stop of {ref} in memory; stop the service, run this again, then start it."
+            f"Asked the running claudescale service to lift the external_controller stop of "
+            f"{ref}; it does so, and records who asked, at its next cycle."
         )
-        return EXIT_REFUSED
+        return EXIT_OK
     with log:
-        if not context.confirm(f"Lift the external_controller stop of {ref}?", args.yes):
-            return EXIT_REFUSED
         memory = CooldownMemory(log, context.clock, context.settings, stops=stores.stops)
-        memory.clear_external_controller(ref, context.actor)
-        if args.reason:
-            log.append(
-                "operator_note",
-                {"workload": str(ref), "actor": context.actor, "reason": args.reason},
-                durable=True,
-            )
+        memory.clear_external_controller(ref, context.actor, args.reason)
     if was_stopped:
         print(f"Lifted the external_controller stop of {ref}; its next change is judged anew.")
     else:

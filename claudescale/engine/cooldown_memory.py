@@ -174,13 +174,32 @@ class CooldownMemory:
         self._known_at.pop(ref, None)
         self._anchored.discard(ref)  # if it comes back, the cluster anchors it again
 
-    def clear_external_controller(self, ref: WorkloadRef, actor: str) -> None:
-        self._histories[ref] = hist.cleared(self.history(ref))
-        if self._stops is not None:
-            self._stops.clear(ref)
+    def clear_external_controller(self, ref: WorkloadRef, actor: str, reason: str = "") -> None:
+        """An operator lifted the stop: audited first, so a crash before the stops file
+        changes leaves the stop in force (and a lift still asked for is carried out again)."""
         self._audit.append(
             "external_controller_cleared", {"workload": str(ref), "actor": actor}, durable=True
         )
+        if reason:
+            self._audit.append(
+                "operator_note",
+                {"workload": str(ref), "actor": actor, "reason": reason},
+                durable=True,
+            )
+        if self._stops is not None:
+            self._stops.clear(ref)
+        self._histories[ref] = hist.cleared(self.history(ref))
+
+    def carry_out_lifts(self) -> int:
+        """Lift the stops an operator asked to lift while this process held the audit log
+        (``claudescale clear-external``), with the records the command writes itself; returns
+        how many. Raises StateError when the stops file cannot be read."""
+        if self._stops is None:
+            return 0
+        lifts = self._stops.lift_requests()
+        for ref, (actor, reason) in lifts.items():
+            self.clear_external_controller(ref, actor, reason)
+        return len(lifts)
 
     # -- reads and writes -------------------------------------------------------------------
 

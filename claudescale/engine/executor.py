@@ -137,12 +137,14 @@ class Executor:
 
     async def process_approvals(self, only: str | None = None) -> list[Verdict]:
         """Once per poll cycle: copy decisions made elsewhere (``claudescale approve`` in
-        another process, the MCP tools) into the audit log, expire what is due, prune old
-        snapshots, and carry out each approved change through the whole pipeline again.
-        Nothing is submitted while the kill switch is on or in observe mode. Call it while
-        ``run`` is running (it waits for the verdicts). A state file that cannot be read is
-        recorded (``approvals_unavailable``) and nothing is done."""
+        another process, the MCP tools) into the audit log, lift the ``external_controller``
+        stops an operator asked to lift (``claudescale clear-external``), expire what is due,
+        prune old snapshots, and carry out each approved change through the whole pipeline
+        again. Nothing is submitted while the kill switch is on or in observe mode. Call it
+        while ``run`` is running (it waits for the verdicts). A state file that cannot be read
+        is recorded (``approvals_unavailable``) and nothing is done."""
         try:
+            self.memory.carry_out_lifts()
             proposals = self._human.due_approvals(only)
         except StateError as exc:
             self._audit.append("approvals_unavailable", {"message": str(exc)}, durable=True)

@@ -1,7 +1,8 @@
 """Issue 9, point 11 (printed commands run as printed): the ``external_controller`` refusal
 tells the operator to run ``claudescale clear-external WORKLOAD``; that command exists, clears
 the durable stop with an audit record naming who, and the next change is judged normally.
-While the service holds the audit log it changes nothing and says how to proceed."""
+While the service holds the audit log the lift is left for it, and it lifts the stop at its
+next cycle, with the same records."""
 
 from __future__ import annotations
 
@@ -61,15 +62,27 @@ async def test_clear_external_lifts_the_stop_and_records_who_did_it(
         assert (await w.submit(up(4, 3))).outcome is Outcome.EXECUTED
 
 
-async def test_while_the_service_holds_the_log_nothing_changes_and_it_says_what_to_do(
+async def test_while_the_service_holds_the_log_the_lift_waits_for_its_next_cycle(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     w, _ = await stopped_world(tmp_path)
     async with log_held_elsewhere(w.audit_path):
-        assert await clear_external(args(), w.cli_context()) == 1
+        assert await clear_external(args(), w.cli_context()) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    assert len(lines) == 1 and "stop" in lines[0] and "service" in lines[0], lines
-    assert w.stores.stops.stopped() == {REF}
+    assert len(lines) == 1 and "next cycle" in lines[0], lines
+    assert w.stores.stops.stopped() == {REF}  # only the service that holds the log lifts it
+
+    async with w.running() as executor:
+        w.clock.advance(100)
+        assert (await w.submit(up(4, 3))).code is Code.EXTERNAL_CONTROLLER  # still stopped
+        await executor.process_approvals()  # the running service's next cycle
+        assert w.stores.stops.stopped() == frozenset()
+        assert (await w.submit(up(4, 3))).outcome is Outcome.EXECUTED
+        await executor.process_approvals()  # a lift is carried out once
+    [record] = w.records("external_controller_cleared")
+    assert (record["workload"], record["actor"]) == ("shop/web", "cli:tester")
+    [note] = w.records("operator_note")
+    assert (note["actor"], note["reason"]) == ("cli:tester", "the old cron job is gone")
 
 
 def test_a_workload_that_is_not_namespace_slash_name_is_one_line_exit_2(
