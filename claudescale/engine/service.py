@@ -219,6 +219,7 @@ class Service:
                 await self._shutdown()
                 tg.cancel_scope.cancel()
         finally:
+            self.executor.close()  # also when cancelled from outside: no queue left open
             self.audit.close()
         log.info("claudescale stopped.", extra={"event": "stopped"})
 

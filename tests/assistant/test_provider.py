@@ -1,6 +1,6 @@
 """The provider proposer against a loopback fake of the Messages API (no network): a good
 reply is judged by the executor; 429, 500 and a timeout leave the decision to the rules; the
-hourly budget is kept."""
+hourly budget is kept; ``run`` without MCP opens it and carries out its reply."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import json
 from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -15,11 +17,14 @@ import orjson
 import pytest
 from aiohttp import web
 
-from claudescale.assistant.provider import ProviderProposer
+from claudescale.assistant.provider import ProviderProposer, model_proposers
+from claudescale.cli.run_cmd import run_service
 from claudescale.config import parse_settings
 from claudescale.core.values import WorkloadRef
 from claudescale.errors import ConfigError
 from claudescale.testing.clock import ManualClock
+from claudescale.testing.cluster import ScriptedCluster
+from claudescale.testing.waits import wait_until
 
 WEB = WorkloadRef("demo", "web")
 CYCLE_S = 10.0
@@ -185,3 +190,51 @@ def test_an_enabled_provider_without_a_key_refuses_to_start() -> None:
     settings = parse_settings({"provider": {"enabled": True, "api_key_env": "NO_SUCH_KEY_VAR"}})
     with pytest.raises(ConfigError, match="NO_SUCH_KEY_VAR holds no API key"):
         ProviderProposer(settings, ManualClock(), environ={})
+
+
+async def test_run_without_mcp_opens_the_provider_and_carries_out_its_reply(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``claudescale run`` without ``mcp.enabled``: ``run_cluster`` opens the provider with
+    ``model_proposers`` and gives ``run_service`` the models; the service hands it its audit
+    log, asks it (change-triggered) and the executor carries out its reply."""
+    scale_up = {
+        "decisions": [
+            {
+                "namespace": "demo",
+                "name": "web",
+                "action": "scale_up",
+                "target_replicas": 4,
+                "reason": "CPU 85% is above the 60% target.",
+            }
+        ]
+    }
+    clock = ManualClock()
+    cluster = ScriptedCluster(clock)
+    cluster.add(WEB, 3).cpu_percent = 85.0
+    audit_path = tmp_path / "audit.jsonl"
+    async with fake_api() as (fake, url):
+        fake.script.append((200, message(json.dumps(scale_up)), 0.0))
+        settings = parse_settings(
+            {
+                "mode": "autonomous",
+                "audit": {"path": str(audit_path)},
+                "service": {"port": 0},
+                # An empty log counts as an action at start; the first consult may act now.
+                "guardrails": {"cooldown_up_s": 0},
+                **provider(url, api_key_env="CLAUDESCALE_TEST_PROVIDER_KEY"),
+            }
+        )
+        monkeypatch.setenv("CLAUDESCALE_TEST_PROVIDER_KEY", "test-key")
+        async with model_proposers(settings, clock) as models, anyio.create_task_group() as tg:
+            service = partial(run_service, settings, cluster=cluster, metrics=cluster, clock=clock)
+            tg.start_soon(partial(service, models=models))
+            written = lambda: bool(cluster.get(WEB).writes)  # noqa: E731
+            await wait_until(written, 30, "a scale write", poll_s=0.01)
+            tg.cancel_scope.cancel()
+    assert cluster.get(WEB).writes[0] == (3, 4)
+    lines = [orjson.loads(line) for line in audit_path.read_bytes().splitlines()]
+    consult = next(r for r in lines if r["kind"] == "model_consult")
+    assert consult["proposals"] == 1
+    executed = next(r for r in lines if r["kind"] == "verdict" and r["code"] == "ok")
+    assert (executed["source"], executed["to"]) == ("model_provider", 4)
