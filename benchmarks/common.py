@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import platform
 import sys
 from pathlib import Path
 from typing import Any
@@ -59,3 +61,11 @@ def write_results(name: str, results: dict[str, Any]) -> Path:
     path.write_bytes(text + b"\n")
     sys.stdout.write(text.decode() + "\n")
     return path
+
+
+def machine() -> str:
+    """The machine a result was measured on, as RESULTS.md names it."""
+    return (
+        f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.system()} "
+        f"{platform.release()}, Python {platform.python_version()}"
+    )

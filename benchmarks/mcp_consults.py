@@ -1,7 +1,9 @@
 """Model consults on the demo's load phases: change-triggered consulting against one per poll.
 
 Run: ``.venv/bin/python -m benchmarks.mcp_consults``.
-Writes ``benchmarks/results/mcp_consults.json`` and prints it.
+Writes ``benchmarks/results/mcp_consults.json`` and prints it; with every scenario run, also
+the ``model_consults`` key of ``benchmarks/results.json`` (keeping the others) and its section
+of ``benchmarks/RESULTS.md``.
 
 Each scenario plays the demo's story (``claudescale.demo.plan``: demo/web idle, ramp, spike
 and drain; demo/api light and steady) twice on a manual clock, deterministically: the
@@ -31,12 +33,14 @@ import math
 import tempfile
 from collections import Counter
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import anyio
 
 from benchmarks.common import write_results
+from benchmarks.service_process import merge_results, write_section
 from claudescale.adapters.kubernetes.cluster import KubernetesCluster
 from claudescale.assistant.consult import consult
 from claudescale.assistant.economy import ChangeTriggered
@@ -228,6 +232,57 @@ def main() -> None:
     names = args.scenario or list(SCENARIOS)
     results = anyio.run(main_async, names)
     write_results("mcp_consults", {"scenarios": results})
+    if set(names) == set(SCENARIOS):
+        merge_results({"model_consults": summary(results)})
+        write_section("benchmarks.mcp_consults", section(results))
+
+
+def summary(results: dict[str, Any]) -> dict[str, Any]:
+    """The ``model_consults`` of results.json: consults an hour each way, per scenario."""
+    return {
+        name: {
+            "poll_s": run["poll_s"],
+            "per_poll_per_hour": run["per_poll"]["consults_per_hour"],
+            "change_triggered_per_hour": run["change_triggered"]["consults_per_hour"],
+            "consult_ratio": run["consult_ratio"],
+            "overload_seconds_per_poll": run["per_poll"]["overload_seconds"],
+            "overload_seconds_change_triggered": run["change_triggered"]["overload_seconds"],
+            "aim_met": run["aim_met"],
+        }
+        for name, run in results.items()
+    }
+
+
+def section(results: dict[str, Any]) -> list[str]:
+    lines = [
+        "## Model consults: change-triggered against one per poll",
+        "",
+        f"Date: {datetime.now(UTC):%Y-%m-%d}. Written by `python -m benchmarks.mcp_consults` "
+        "(part of `make bench`).",
+        "",
+        "The demo's story (demo/web idle, ramp, spike and drain; demo/api steady) on a manual "
+        "clock, through the real Kubernetes adapter against the sandbox, the real poll loop, "
+        "executor and guardrails. The model is a stand-in answering by the system prompt's "
+        "own rules through the product's consult path. `per_poll` asks it every cycle; "
+        "`change_triggered` (`claudescale.assistant.economy`) asks only when a workload's "
+        "situation changed, and the rules decide in between. Overload-seconds: demo/web's "
+        "demand above its ready pods' capacity at the CPU target. The aim: at most a tenth "
+        "of the consults with no more overload.",
+        "",
+        "| scenario | poll s | consults / h, per poll | consults / h, change-triggered "
+        "| ratio | overload s, per poll | overload s, change-triggered | aim |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for name, run in summary(results).items():
+        lines.append(
+            f"| {name} | {run['poll_s']:g} | {run['per_poll_per_hour']:g} "
+            f"| {run['change_triggered_per_hour']:g} | {run['consult_ratio']} "
+            f"| {run['overload_seconds_per_poll']:g} "
+            f"| {run['overload_seconds_change_triggered']:g} "
+            f"| {'met' if run['aim_met'] else 'not met'} |"
+        )
+    lines.append("")
+    return lines
 
 
 if __name__ == "__main__":

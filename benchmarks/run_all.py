@@ -11,6 +11,7 @@ import sys
 BENCHMARKS = (
     "benchmarks.hpa",  # control quality against the HPA: results.json, RESULTS.md, plots
     "benchmarks.guardrails",
+    "benchmarks.executor_burst",  # many workloads' proposals at once
     "benchmarks.audit_append",
     "benchmarks.audit_export",
     "benchmarks.sim_load",

@@ -106,10 +106,24 @@ def markdown(
             "`benchmarks/audit_restart.py`): constructing the real `Service` on it (open the "
             "log, verify the chain, rebuild the executor's memory, apply retention) took "
             f"{restart['restart_s']:g} s with a peak RSS of {restart['peak_rss_mib']:g} MiB."
-            f"{scaled}",
+            f"{scaled}{_from_snapshot(restart)}",
             "",
         ]
     write_section("benchmarks.service_scale", lines)
+
+
+def _from_snapshot(restart: dict[str, Any]) -> str:
+    """The second and third starts of ``audit_restart --twice``, when they were measured."""
+    if "second_restart_s" not in restart:
+        return ""
+    return (
+        " The first start's clean close writes the snapshot of the recovered state "
+        "(`<log>.recovered`, bound into the chain by a `state_checkpoint` record), so a second "
+        "start verifies and folds only the log's tail after it: it took "
+        f"{restart['second_restart_s']:g} s. A third start with "
+        "`audit.full_verify_at_start: true` verifies the whole chain again: "
+        f"{restart['full_verify_restart_s']:g} s."
+    )
 
 
 def restart_lines() -> list[str]:
@@ -120,3 +134,30 @@ def restart_lines() -> list[str]:
     end = text.find("<!-- benchmarks.service_scale:end -->")
     section = text[start:end].splitlines() if 0 <= start < end else []
     return [*[line for line in section if line.startswith("Restart with")][-1:], ""]
+
+
+def ten_minutes_markdown(rows: list[dict[str, Any]], setup: dict[str, Any]) -> None:
+    """The section of ``--ten-minutes``: the same measures over ten minutes per size."""
+    lines = [
+        "## Scale of the real service over ten minutes per size",
+        "",
+        f"Machine: {setup['machine']}. Date: {setup['date']}. Written by "
+        "`python -m benchmarks.service_scale --ten-minutes` (not part of `make bench`, "
+        "which measures 20 s per size to stay under ten minutes).",
+        "",
+        "Set-up and measures as in the section above, over a window of "
+        f"{setup['window_s']:g} s per size. RSS at the window's start and end shows whether "
+        "memory grows while the service runs.",
+        "",
+        "| workloads | cycles | cycle s (median) | cycle s (p95) | CPU s / cycle | peak RSS MiB "
+        "| RSS MiB start → end | PromQL / cycle |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['workloads']:,} | {r['cycles']} | {r['cycle_s']:g} | {r['cycle_p95_s']:g} "
+            f"| {r['cpu_s']:g} | {r['peak_rss_mib']:g} | {r['rss_start_mib']:g} → "
+            f"{r['rss_end_mib']:g} | {r['queries_per_cycle']:g} |"
+        )
+    lines += ["", "Targets (a cycle over 5,000 workloads):", *verdicts(rows), ""]
+    write_section("benchmarks.service_scale.ten_minutes", lines)

@@ -1,8 +1,8 @@
 """Runs every trace through the HPA reference and claudescale; writes the results.
 
 Run: ``.venv/bin/python -m benchmarks.hpa [--traces step,spike] [--minutes N] [--no-plots]``.
-Writes ``benchmarks/results.json`` (its ``traces`` and ``model_consults``; other sections
-written by other benchmarks are kept), the control-quality section of
+Writes ``benchmarks/results.json`` (its ``traces``; other sections, ``model_consults``
+among them, are written by other benchmarks and kept), the control-quality section of
 ``benchmarks/RESULTS.md``, and one PNG per trace under ``benchmarks/hpa/plots/``.
 Benchmarks are not tests: this measures and records, it never asserts.
 """
@@ -10,8 +10,6 @@ Benchmarks are not tests: this measures and records, it never asserts.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import sys
 import tempfile
 import time
@@ -22,6 +20,7 @@ from typing import Any
 import anyio
 import orjson
 
+from benchmarks.common import machine
 from benchmarks.hpa.claudescale_run import run_claudescale
 from benchmarks.hpa.hpa import HpaSpec
 from benchmarks.hpa.measures import Ledger
@@ -35,13 +34,6 @@ BENCH_DIR = Path(__file__).parents[1]
 RESULTS_JSON = BENCH_DIR / "results.json"
 RESULTS_MD = BENCH_DIR / "RESULTS.md"
 CONTROLLERS = ("hpa", "claudescale", "claudescale_model")
-
-
-def machine() -> str:
-    return (
-        f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.system()} "
-        f"{platform.release()}, Python {platform.python_version()}"
-    )
 
 
 async def run_trace(
@@ -100,16 +92,12 @@ async def main_async(args: argparse.Namespace) -> int:
     duration_s = args.minutes * 60 if args.minutes else None
     pipeline, spec = Pipeline(), HpaSpec(target_utilisation_percent=_target_percent())
     traces: dict[str, Any] = {}
-    consults: list[float] = []
     with tempfile.TemporaryDirectory(prefix="claudescale-hpa-") as work:
         for name in names:
             started = time.perf_counter()
             trace = load_trace(name)
-            entry, ledgers, extras = await run_trace(trace, pipeline, spec, Path(work), duration_s)
+            entry, ledgers, _ = await run_trace(trace, pipeline, spec, Path(work), duration_s)
             traces[name] = entry
-            rate = extras["claudescale_model"]["model_consults_per_hour"]
-            if rate is not None:
-                consults.append(rate)
             if not args.no_plots:
                 plot_trace(
                     trace, ledgers, PLOTS_DIR / f"{name}.png", spec.target_utilisation_percent
@@ -121,13 +109,6 @@ async def main_async(args: argparse.Namespace) -> int:
         "date": datetime.now(UTC).strftime("%Y-%m-%d"),
         "control_quality": _setup(pipeline, spec),
         "traces": traces,
-        "model_consults": {
-            "per_poll_per_hour": max(consults) if consults else None,
-            "change_triggered_per_hour": None,
-            "note": "The scripted model is consulted once per poll cycle (15 s: 240 an "
-            "hour), as the loop asks today; change-triggered consulting is not in the "
-            "engine yet, so it is not measured here.",
-        },
     }
     if args.minutes:
         print("A shortened run (--minutes): nothing written.")
