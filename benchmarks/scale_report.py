@@ -38,6 +38,22 @@ def verdicts(rows: list[dict[str, Any]]) -> list[str]:
     ]
 
 
+def _table(rows: list[dict[str, Any]]) -> list[str]:
+    """The measures per size, then the verdicts against the issue's targets."""
+    lines = [
+        "| workloads | cycles | cycle s (median) | cycle s (p95) | CPU s / cycle | peak RSS MiB "
+        "| RSS MiB start → end | PromQL / cycle |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['workloads']:,} | {r['cycles']} | {r['cycle_s']:g} | {r['cycle_p95_s']:g} "
+            f"| {r['cpu_s']:g} | {r['peak_rss_mib']:g} | {r['rss_start_mib']:g} → "
+            f"{r['rss_end_mib']:g} | {r['queries_per_cycle']:g} |"
+        )
+    return [*lines, "", "Targets (a cycle over 5,000 workloads):", *verdicts(rows), ""]
+
+
 def _memory_why(rows: list[dict[str, Any]]) -> list[str]:
     """Where the memory goes (the before figures were measured on 2026-12-01)."""
     if not rows:
@@ -77,17 +93,8 @@ def markdown(
         "system time from /proc over the window per cycle; peak RSS is VmHWM at the end "
         "(start-up included); queries are Prometheus's own count of `/api/v1/query`.",
         "",
-        "| workloads | cycles | cycle s (median) | cycle s (p95) | CPU s / cycle | peak RSS MiB "
-        "| RSS MiB start → end | PromQL / cycle |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        *_table(rows),
     ]
-    for r in rows:
-        lines.append(
-            f"| {r['workloads']:,} | {r['cycles']} | {r['cycle_s']:g} | {r['cycle_p95_s']:g} "
-            f"| {r['cpu_s']:g} | {r['peak_rss_mib']:g} | {r['rss_start_mib']:g} → "
-            f"{r['rss_end_mib']:g} | {r['queries_per_cycle']:g} |"
-        )
-    lines += ["", "Targets (a cycle over 5,000 workloads):", *verdicts(rows), ""]
     lines += _memory_why(rows)
     if kept_restart is not None:
         lines += kept_restart
@@ -145,19 +152,10 @@ def ten_minutes_markdown(rows: list[dict[str, Any]], setup: dict[str, Any]) -> N
         "`python -m benchmarks.service_scale --ten-minutes` (not part of `make bench`, "
         "which measures 20 s per size to stay under ten minutes).",
         "",
-        "Set-up and measures as in the section above, over a window of "
+        'Set-up and measures as in "Scale of the real service" above, over a window of '
         f"{setup['window_s']:g} s per size. RSS at the window's start and end shows whether "
         "memory grows while the service runs.",
         "",
-        "| workloads | cycles | cycle s (median) | cycle s (p95) | CPU s / cycle | peak RSS MiB "
-        "| RSS MiB start → end | PromQL / cycle |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        *_table(rows),
     ]
-    for r in rows:
-        lines.append(
-            f"| {r['workloads']:,} | {r['cycles']} | {r['cycle_s']:g} | {r['cycle_p95_s']:g} "
-            f"| {r['cpu_s']:g} | {r['peak_rss_mib']:g} | {r['rss_start_mib']:g} → "
-            f"{r['rss_end_mib']:g} | {r['queries_per_cycle']:g} |"
-        )
-    lines += ["", "Targets (a cycle over 5,000 workloads):", *verdicts(rows), ""]
     write_section("benchmarks.service_scale.ten_minutes", lines)

@@ -128,7 +128,8 @@ class AuditLog:
         trusted = self._distrusted is None and self._broken is None and self._anchoring
         if self._keeper is not None and trusted and self._fd >= 0:
             with contextlib.suppress(OSError, AuditError):
-                self._keeper.write(self, self._clock.now())
+                end = self._next_seq - 1
+                self._keeper.write(self.path, end, self._last_hash, self.append, self._clock.now())
 
     def distrust(self, problem: str) -> None:
         """The log did not verify: keep the old checkpoint from now on, so every restart

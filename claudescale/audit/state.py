@@ -16,15 +16,12 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import orjson
 
 from claudescale.audit.checkpoint import write_atomically
 from claudescale.core.recovery_fold import Fold, from_json, to_json
-
-if TYPE_CHECKING:
-    from claudescale.audit.log import AuditLog
 
 STATE_KIND = "state_checkpoint"
 
@@ -88,6 +85,12 @@ def binds(record: Mapping[str, Any], snapshot: Snapshot) -> bool:
     )
 
 
+class Append(Protocol):
+    """The log's own ``append``, which a state checkpoint record goes through."""
+
+    def __call__(self, kind: str, fields: Mapping[str, Any], *, durable: bool = False) -> int: ...
+
+
 class StateKeeper:
     """The open log's running fold and when its next snapshot is due."""
 
@@ -112,23 +115,23 @@ class StateKeeper:
             every_s > 0 and now - self._last_at >= every_s
         )
 
-    def write(self, log: AuditLog, now: float) -> None:
-        """Snapshot the fold as of the log's newest record and bind it with a durable
-        ``state_checkpoint`` record (which also makes that newest record durable)."""
-        seq = log.next_seq - 1
+    def write(self, path: Path, seq: int, last_hash: str, append: Append, now: float) -> None:
+        """Snapshot the fold as of the log's newest record (``seq``, whose hash is
+        ``last_hash``, in the log at ``path``) and bind it with a durable ``state_checkpoint``
+        record through the log's ``append`` (which also makes that newest record durable)."""
         if seq < 0 or self._writing:
             return
         self._writing = True
         try:
-            sha = write_state(log.path, seq, log.last_hash, self.fold, self._fsync)
+            sha = write_state(path, seq, last_hash, self.fold, self._fsync)
             self._last_at = now
             fields = {
                 "state_seq": seq,
-                "state_hash": log.last_hash,
+                "state_hash": last_hash,
                 "state_sha256": sha,
                 "actor": "claudescale",  # every record names who or what acted
             }
-            log.append(STATE_KIND, fields, durable=True)
+            append(STATE_KIND, fields, durable=True)
             self.pending = 0
         finally:
             self._writing = False

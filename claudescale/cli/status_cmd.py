@@ -140,7 +140,11 @@ def _describe(w: dict[str, Any], now_wall_s: float) -> list[str]:
         for flag, text in (
             (w.get("paused"), "paused"),
             (w.get("owner"), f"owned by {w.get('owner')}"),
-            (w.get("external_controller"), "external_controller (an operator must clear it)"),
+            (
+                w.get("external_controller"),
+                "external_controller (after fixing what reverted us: "
+                f"claudescale clear-external {w.get('workload')})",
+            ),
             (w.get("limits_error"), f"invalid annotations: {w.get('limits_error')}"),
         )
         if flag

@@ -61,6 +61,10 @@ async def clear_external(args: argparse.Namespace, context: Context) -> int:
     if not context.confirm(f"Lift the external_controller stop of {ref}?", args.yes):
         return EXIT_REFUSED
     log = context.open_log()
+    if log is None and not was_stopped:
+        # The running service copied every stop it knows into the stops file when it started.
+        print(f"{ref} has no external_controller stop; nothing to lift.")
+        return EXIT_OK
     if log is None:
         stores.stops.request_lift(ref, context.actor, args.reason)
         print(

@@ -1,20 +1,33 @@
 """Seeding the sandbox from its configuration file.
 
-Layer: sandbox. Uses only SimCluster's in-memory API, as a test or the demo would.
+Layer: sandbox. Uses only SimCluster's in-memory API, as a test or the demo would (what of
+it, ``Seedable`` says; SimCluster seeds itself with ``populate`` when it is made).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
+from claudescale.ports import Clock
 from claudescale.sim.config import SimConfig, WorkloadSpec
 from claudescale.sim.rbac import PRODUCT_NAMESPACE
-
-if TYPE_CHECKING:
-    from claudescale.sim.cluster import SimCluster
+from claudescale.sim.usage import CpuLedger
 
 
-def populate(cluster: SimCluster, config: SimConfig) -> None:
+class Seedable(Protocol):
+    """What seeding uses of ``SimCluster``."""
+
+    @property
+    def clock(self) -> Clock: ...
+    @property
+    def cpu(self) -> CpuLedger: ...
+    def create_namespace(self, name: str) -> Any: ...
+    def create_deployment(self, *args: Any, **kwargs: Any) -> Any: ...
+    def create_hpa(self, namespace: str, name: str, target: str) -> Any: ...
+    def create_scaled_object(self, namespace: str, name: str, target: str) -> Any: ...
+
+
+def populate(cluster: Seedable, config: SimConfig) -> None:
     """Create what the sandbox file describes: namespaces, workloads (with their loads),
     HPAs and ScaledObjects; and claudescale's own namespace, where its leader-election Lease
     lives, as in a cluster it was installed in."""
@@ -28,7 +41,7 @@ def populate(cluster: SimCluster, config: SimConfig) -> None:
         cluster.create_scaled_object(scaled.namespace, scaled.name, scaled.target)
 
 
-def _workload(cluster: SimCluster, spec: WorkloadSpec, ready: bool) -> None:
+def _workload(cluster: Seedable, spec: WorkloadSpec, ready: bool) -> None:
     cluster.create_deployment(
         spec.namespace,
         spec.name,

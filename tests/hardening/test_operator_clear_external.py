@@ -85,6 +85,20 @@ async def test_while_the_service_holds_the_log_the_lift_waits_for_its_next_cycle
     assert (note["actor"], note["reason"]) == ("cli:tester", "the old cron job is gone")
 
 
+async def test_while_the_service_runs_a_workload_without_a_stop_is_left_alone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    w, _ = await stopped_world(tmp_path)
+    async with log_held_elsewhere(w.audit_path):
+        assert await clear_external(args("shop/other"), w.cli_context()) == 0
+    assert (
+        capsys.readouterr().out.strip()
+        == "shop/other has no external_controller stop; nothing to lift."
+    )
+    assert w.stores.stops.lift_requests() == {}
+    assert w.stores.stops.stopped() == {REF}
+
+
 def test_a_workload_that_is_not_namespace_slash_name_is_one_line_exit_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

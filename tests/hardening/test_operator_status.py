@@ -17,6 +17,7 @@ import pytest
 
 from claudescale.adapters.system_clock import SystemClock
 from claudescale.cli.main import main
+from claudescale.cli.status_cmd import render
 from claudescale.config import load_settings
 from claudescale.core.values import Code, Outcome, Source
 from claudescale.testing.clock import ManualClock
@@ -118,3 +119,14 @@ def test_status_without_settings_or_a_service_says_so_in_one_line(
     assert status == 2 and len(lines) == 1, lines
     assert "CLAUDESCALE_CONFIG" in lines[0]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_stopped_workload_names_the_command_that_lifts_the_stop() -> None:
+    document = {
+        "source": "service",
+        "mode": "autonomous",
+        "workloads": [{"workload": "shop/web", "replicas": 3, "external_controller": True}],
+    }
+    text = render(document, now_wall_s=0.0)
+    [stops] = [line for line in text.splitlines() if line.startswith("Stops:")]
+    assert stops.endswith("claudescale clear-external shop/web)"), stops

@@ -22,9 +22,9 @@ It must not write to the cluster, nor serve ``read_workload`` (that stays a fres
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import anyio
 from anyio.abc import TaskStatus
@@ -42,11 +42,10 @@ from claudescale.adapters.kubernetes.convert import (
     workload_state,
 )
 from claudescale.adapters.kubernetes.watch import Informer, Source
+from claudescale.config.groups import ClusterSettings
 from claudescale.core.values import WorkloadRef, WorkloadState
 from claudescale.errors import NotFound, Unavailable
-
-if TYPE_CHECKING:
-    from claudescale.adapters.kubernetes.cluster import KubernetesCluster
+from claudescale.ports import Clock
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +54,29 @@ KINDS = ("deployments", "pods", "hpas", "scaled_objects")
 OnChange = Callable[[WorkloadRef], None]
 
 
-def sources(cluster: KubernetesCluster, namespace: str) -> dict[str, Source]:
+class ClusterApis(Protocol):
+    """What the cache uses of ``KubernetesCluster``: its API groups, its one way of calling
+    them, its settings and its clock."""
+
+    @property
+    def apps(self) -> Any: ...
+    @property
+    def core(self) -> Any: ...
+    @property
+    def autoscaling(self) -> Any: ...
+    @property
+    def custom(self) -> Any: ...
+    @property
+    def settings(self) -> ClusterSettings: ...
+    @property
+    def clock(self) -> Clock: ...
+
+    async def call(
+        self, what: str, method: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any
+    ) -> Any: ...
+
+
+def sources(cluster: ClusterApis, namespace: str) -> dict[str, Source]:
     """What the cache lists and watches in one namespace, by kind, and what it keeps of each
     object (``compact``: only what a WorkloadState is made of)."""
     group, version, plural = KEDA
@@ -89,7 +110,7 @@ def sources(cluster: KubernetesCluster, namespace: str) -> dict[str, Source]:
 class WorkloadCache:
     """Informers for every configured namespace and kind; see the module docstring."""
 
-    def __init__(self, cluster: KubernetesCluster, on_change: OnChange | None = None) -> None:
+    def __init__(self, cluster: ClusterApis, on_change: OnChange | None = None) -> None:
         self._cluster = cluster
         self.on_change = on_change
         self.running = False
