@@ -15,7 +15,8 @@ MEASURES = {"overload_seconds", "replica_seconds", "actions", "reversions", "ste
 
 
 def test_every_section_is_measured_and_none_is_a_placeholder() -> None:
-    for key in ("machine", "date", "traces", "reaction", "scale", "model_consults", "restart"):
+    sections = ("traces", "reaction", "scale", "model_consults", "restart", "executor_burst")
+    for key in ("machine", "date", *sections):
         assert RESULTS.get(key), key
     assert not [key for key in RESULTS if key.endswith("_note")]
 
@@ -39,6 +40,8 @@ def test_the_readme_quotes_the_committed_figures() -> None:
     largest = max(RESULTS["scale"], key=lambda row: row["workloads"])
     assert f"{largest['peak_rss_mib']:g} MiB" in readme
     assert f"{round(largest['cycle_s'] * 1000)} ms" in readme
+    one, most = RESULTS["executor_burst"]["runs"]
+    assert f"{one['proposals_per_s']:.0f} / s / {most['proposals_per_s']:.0f} / s" in readme
     for name, trace in RESULTS["traces"].items():
         hpa = trace["hpa"]["overload_seconds"]
         ratio = trace["claudescale"]["overload_seconds"] / hpa
