@@ -18,10 +18,10 @@ from typing import Any, BinaryIO
 
 from claudescale.audit.format import ZERO_HASH, LineProblem, list_segments, parse_line
 from claudescale.audit.tail import (
-    CHUNK_BYTES,
     byte_at,
     last_newline_before,
     line_ending_at,
+    read_range,
     sha256_range,
 )
 from claudescale.errors import AuditError
@@ -84,15 +84,9 @@ def cut_torn_tail(path: Path, fsync: Callable[[int], None]) -> dict[str, Any] | 
 def _copy_range(
     stream: BinaryIO, start: int, end: int, target: Path, fsync: Callable[[int], None]
 ) -> None:
-    stream.seek(start)
     with target.open("wb") as out:
-        remaining = end - start
-        while remaining > 0:
-            chunk = stream.read(min(CHUNK_BYTES, remaining))
-            if not chunk:
-                break
+        for chunk in read_range(stream, start, end):
             out.write(chunk)
-            remaining -= len(chunk)
         out.flush()
         fsync(out.fileno())
     sync_directory(target.parent, fsync)

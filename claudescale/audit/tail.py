@@ -7,6 +7,7 @@ segment without reading the whole file. Reads only; never writes.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from typing import BinaryIO
 
 CHUNK_BYTES = 64 * 1024
@@ -37,14 +38,20 @@ def line_ending_at(stream: BinaryIO, newline_offset: int) -> bytes:
     return stream.read(newline_offset - start)
 
 
-def sha256_range(stream: BinaryIO, start: int, end: int) -> str:
-    digest = hashlib.sha256()
+def read_range(stream: BinaryIO, start: int, end: int) -> Iterator[bytes]:
+    """The bytes from ``start`` up to ``end`` (or the stream's end), a chunk at a time."""
     stream.seek(start)
     remaining = end - start
     while remaining > 0:
         chunk = stream.read(min(CHUNK_BYTES, remaining))
         if not chunk:
-            break
-        digest.update(chunk)
+            return
+        yield chunk
         remaining -= len(chunk)
+
+
+def sha256_range(stream: BinaryIO, start: int, end: int) -> str:
+    digest = hashlib.sha256()
+    for chunk in read_range(stream, start, end):
+        digest.update(chunk)
     return digest.hexdigest()
