@@ -20,13 +20,9 @@ from typing import Any
 
 import anyio
 
-from claudescale.adapters.kubernetes.cluster import KubernetesCluster
-from claudescale.adapters.kubernetes.coordination import open_coordination
-from claudescale.adapters.prometheus import PrometheusMetrics
-from claudescale.adapters.system_clock import SystemClock
 from claudescale.assistant.economy import ChangeTriggered
-from claudescale.assistant.provider import hand_audit, model_proposers
-from claudescale.cli.serve_cmd import one_error, serve_cluster
+from claudescale.assistant.provider import hand_audit
+from claudescale.cli.serve_cmd import cluster_parts, one_error, serve_cluster
 from claudescale.config import Settings, load_settings
 from claudescale.engine.service import Service, stop_on_signal
 from claudescale.logs import configure_logging
@@ -77,20 +73,15 @@ def _run(args: argparse.Namespace) -> int:
 async def run_cluster(settings: Settings) -> None:
     """The service on the configured cluster and Prometheus, with the provider proposer when
     enabled and no MCP endpoint, until SIGTERM or SIGINT."""
-    clock = SystemClock()
-    async with (
-        model_proposers(settings, clock) as models,
-        KubernetesCluster.open(settings.cluster, clock) as cluster,
-        open_coordination(cluster, settings.cluster, clock) as coordination,
-    ):
+    async with cluster_parts(settings) as parts:
         await run_service(
             settings,
-            cluster=cluster,
-            metrics=PrometheusMetrics(settings.prometheus, clock),
-            clock=clock,
-            models=models,
-            leadership=coordination.leadership,
-            events=coordination.events,
+            cluster=parts.cluster,
+            metrics=parts.metrics,
+            clock=parts.clock,
+            models=parts.models,
+            leadership=parts.leadership,
+            events=parts.events,
         )
 
 

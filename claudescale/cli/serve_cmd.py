@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,10 +25,12 @@ from claudescale.adapters.kubernetes.cluster import KubernetesCluster
 from claudescale.adapters.kubernetes.coordination import open_coordination
 from claudescale.adapters.prometheus import PrometheusMetrics
 from claudescale.adapters.system_clock import SystemClock
+from claudescale.assistant.provider import model_proposers
 from claudescale.assistant.sandbox import DEFAULT_SANDBOX_DIR, SandboxMetrics, embedded_sandbox
 from claudescale.config import Settings, load_settings
 from claudescale.errors import ClaudescaleError
 from claudescale.logs import configure_logging
+from claudescale.ports import Clock, EventRecorder, Leadership, Proposer
 
 if TYPE_CHECKING:
     from claudescale.assistant.serving import ServeOptions
@@ -125,34 +128,54 @@ def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
     return found
 
 
-async def serve_cluster(settings: Settings, options: ServeOptions) -> None:
-    """The service on the configured cluster and Prometheus, its model proposers and MCP
-    endpoint (``options``), until stopped: ``serve``, and ``run`` with ``mcp.enabled``."""
-    from claudescale.assistant.provider import model_proposers
-    from claudescale.assistant.serving import serve_assistant
+@dataclass(frozen=True, slots=True)
+class ClusterParts:
+    """What ``run`` and ``serve`` open on the configured cluster."""
 
+    clock: Clock
+    models: list[Proposer]
+    cluster: KubernetesCluster
+    metrics: PrometheusMetrics
+    leadership: Leadership | None
+    events: EventRecorder | None
+
+
+@contextlib.asynccontextmanager
+async def cluster_parts(settings: Settings) -> AsyncIterator[ClusterParts]:
+    """The provider proposer when ``provider.enabled``, the Kubernetes adapter (its cache
+    running), leader election and Events, and Prometheus; closed in reverse at the end."""
     clock = SystemClock()
     async with (
-        model_proposers(settings, clock) as proposers,
+        model_proposers(settings, clock) as models,
         KubernetesCluster.open(settings.cluster, clock) as cluster,
         open_coordination(cluster, settings.cluster, clock) as coordination,
     ):
+        metrics = PrometheusMetrics(settings.prometheus, clock)
+        leadership, events = coordination.leadership, coordination.events
+        yield ClusterParts(clock, models, cluster, metrics, leadership, events)
+
+
+async def serve_cluster(settings: Settings, options: ServeOptions) -> None:
+    """The service on the configured cluster and Prometheus, its model proposers and MCP
+    endpoint (``options``), until stopped: ``serve``, and ``run`` with ``mcp.enabled``."""
+    from claudescale.assistant.serving import serve_assistant
+
+    async with cluster_parts(settings) as parts:
         await serve_assistant(
             settings,
             options,
-            cluster=cluster,
-            metrics=PrometheusMetrics(settings.prometheus, clock),
-            clock=clock,
-            proposers=proposers,
-            leadership=coordination.leadership,
-            events=coordination.events,
+            cluster=parts.cluster,
+            metrics=parts.metrics,
+            clock=parts.clock,
+            proposers=parts.models,
+            leadership=parts.leadership,
+            events=parts.events,
         )
 
 
 async def _main_sandbox(
     settings: Settings, options: ServeOptions, args: argparse.Namespace
 ) -> None:
-    from claudescale.assistant.provider import model_proposers
     from claudescale.assistant.serving import serve_assistant
 
     clock = SystemClock()
